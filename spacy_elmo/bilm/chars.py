@@ -1,0 +1,90 @@
+"""Token -> character ids exactly as bilm-tf defines them.
+
+Each token is its UTF-8 bytes (ids 0-255) truncated to max_chars - 2 bytes,
+wrapped in begin-of-word (258) and end-of-word (259) and padded with 260.
+Sentence markers are the "words" made of the single ids 256 (<S>) and 257
+(</S>). All ids are shifted by +1 so that 0 means "no token" (batch padding).
+"""
+from typing import Dict, Iterable, List, Sequence
+
+import numpy
+import torch
+
+BOS_CHAR = 256
+EOS_CHAR = 257
+BOW_CHAR = 258
+EOW_CHAR = 259
+PAD_CHAR = 260
+BOS_TOKEN = "<S>"
+EOS_TOKEN = "</S>"
+
+
+def _marker(char: int, max_chars: int) -> numpy.ndarray:
+    ids = numpy.full((max_chars,), PAD_CHAR, dtype=numpy.int64)
+    ids[:3] = (BOW_CHAR, char, EOW_CHAR)
+    return ids + 1
+
+
+def token_char_ids(token: str, max_chars: int = 50) -> numpy.ndarray:
+    """Character ids of one token, shifted by +1.
+
+    token (str): the token text (any Unicode; encoded as UTF-8 bytes).
+    max_chars (int): ids per token, markers included.
+    RETURNS (numpy.ndarray[int64]): *Shape:* (max_chars,)
+    """
+    if token == BOS_TOKEN:
+        return _marker(BOS_CHAR, max_chars)
+    if token == EOS_TOKEN:
+        return _marker(EOS_CHAR, max_chars)
+    # surrogatepass: lone surrogates (from broken decoding upstream) still encode.
+    data = token.encode("utf-8", errors="surrogatepass")[: max_chars - 2]
+    ids = numpy.full((max_chars,), PAD_CHAR, dtype=numpy.int64)
+    ids[0] = BOW_CHAR
+    ids[1 : len(data) + 1] = numpy.frombuffer(data, dtype=numpy.uint8)
+    ids[len(data) + 1] = EOW_CHAR
+    return ids + 1
+
+
+class CharEncoder:
+    """Encodes tokens to character ids, caching each distinct token."""
+
+    def __init__(self, max_chars: int = 50, cache_size: int = 200_000):
+        self.max_chars = max_chars
+        self.cache_size = cache_size
+        self._cache: Dict[str, numpy.ndarray] = {}
+
+    def encode(self, tokens: Iterable[str]) -> numpy.ndarray:
+        """*Shape:* (n_tokens, max_chars) int64."""
+        rows: List[numpy.ndarray] = []
+        cache = self._cache
+        for token in tokens:
+            ids = cache.get(token)
+            if ids is None:
+                ids = token_char_ids(token, self.max_chars)
+                if len(cache) < self.cache_size:
+                    cache[token] = ids
+            rows.append(ids)
+        if not rows:
+            return numpy.zeros((0, self.max_chars), dtype=numpy.int64)
+        return numpy.stack(rows)
+
+
+def batch_to_ids(
+    sentences: Sequence[Sequence[str]], max_chars: int = 50, add_markers: bool = True
+) -> torch.Tensor:
+    """Character ids of a batch of tokenized sentences, padded with 0.
+
+    sentences (Sequence[Sequence[str]]): tokens per sentence.
+    add_markers (bool): wrap each sentence in <S> ... </S> as bilm-tf does.
+    RETURNS (torch.Tensor[int64]): *Shape:* (batch, max_len (+2), max_chars)
+    """
+    extra = 2 if add_markers else 0
+    max_len = max((len(s) for s in sentences), default=0) + extra
+    out = numpy.zeros((len(sentences), max_len, max_chars), dtype=numpy.int64)
+    for i, sentence in enumerate(sentences):
+        tokens = list(sentence)
+        if add_markers:
+            tokens = [BOS_TOKEN] + tokens + [EOS_TOKEN]
+        for j, token in enumerate(tokens):
+            out[i, j] = token_char_ids(token, max_chars)
+    return torch.from_numpy(out)

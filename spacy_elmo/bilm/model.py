@@ -1,0 +1,165 @@
+"""The ELMo biLM: char-CNN token encoder + stacked biLSTM, with the three ways
+of choosing each sentence's initial LSTM state.
+
+State modes (the most asked ELMo question: why does the same sentence get
+different vectors on each call?):
+
+- "carry": bilm-tf/AllenNLP behaviour. Each batch row's final LSTM state starts
+  the same row of the next batch, so outputs depend on what ran before. Needed
+  to reproduce published outputs.
+- "reset": every sentence starts from the zero state.
+- "warm" (default): every sentence starts from one fixed state, estimated once
+  by running the model in carry mode over built-in warm-up text and saved with
+  the model. Deterministic like "reset", closer to "carry" in distribution.
+"""
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .char_cnn import CharCNN
+from .chars import batch_to_ids
+from .config import BiLMConfig
+from .lstm import BiLstm, LstmState
+
+STATE_MODES = ("warm", "reset", "carry")
+
+
+class BiLM(nn.Module):
+    """Character-CNN biLM (Peters et al. 2018).
+
+    config (BiLMConfig): the architecture.
+    dropout (float): dropout between LSTM layers in training mode.
+    """
+
+    def __init__(self, config: BiLMConfig, dropout: float = 0.0):
+        super().__init__()
+        self.config = config
+        self.char_cnn = CharCNN(config)
+        self.lstm = BiLstm(config, dropout=dropout)
+        n, p, d = config.n_layers, config.projection_dim, config.lstm_dim
+        self.register_buffer("warm_h", torch.zeros(n, 2, p))
+        self.register_buffer("warm_c", torch.zeros(n, 2, d))
+        self._carry: Optional[LstmState] = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.warm_h.device
+
+    def token_embeddings(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """Context-free token vectors, computing the char CNN once per distinct
+        token in the batch and never on batch padding.
+
+        char_ids (torch.Tensor[int64]): *Shape:* (batch, seq, max_chars), 0 = padding.
+        RETURNS (torch.Tensor): *Shape:* (batch, seq, projection_dim), 0 at padding.
+        """
+        batch, seq, n_chars = char_ids.shape
+        flat = char_ids.reshape(-1, n_chars)
+        real = flat[:, 0] > 0
+        out = self.warm_h.new_zeros(batch * seq, self.config.projection_dim)
+        if bool(real.any()):
+            unique, inverse = torch.unique(flat[real], dim=0, return_inverse=True)
+            out[real] = self.char_cnn(unique).index_select(0, inverse).to(out.dtype)
+        return out.view(batch, seq, -1)
+
+    def forward(
+        self, char_ids: torch.Tensor, state: Optional[LstmState] = None
+    ) -> Tuple[List[torch.Tensor], LstmState, torch.Tensor]:
+        """Run the biLM over sentences that include the <S> and </S> markers.
+
+        char_ids (torch.Tensor[int64]): *Shape:* (batch, seq, max_chars)
+        state (Optional[LstmState]): initial state, None for zeros.
+        RETURNS: the ELMo layers, each *Shape:* (batch, seq, 2 * projection_dim)
+            (layer 0 = [x; x], then one per LSTM layer), the final state, and
+            the lengths *Shape:* (batch,).
+        """
+        lengths = (char_ids[:, :, 0] > 0).sum(dim=1)
+        tokens = self.token_embeddings(char_ids)
+        lstm_layers, final = self.lstm(tokens, lengths, state)
+        return [torch.cat([tokens, tokens], dim=-1)] + lstm_layers, final, lengths
+
+    def initial_state(self, mode: str, batch: int) -> Optional[LstmState]:
+        """The state a batch starts from in the given mode."""
+        if mode == "reset":
+            return None
+        if mode == "warm":
+            n = self.config.n_layers
+            h = self.warm_h.unsqueeze(2).expand(n, 2, batch, -1).contiguous()
+            c = self.warm_c.unsqueeze(2).expand(n, 2, batch, -1).contiguous()
+            return h, c
+        if mode == "carry":
+            h0, c0 = self.lstm.zero_state(batch, self.warm_h)
+            if self._carry is not None:
+                rows = min(batch, self._carry[0].shape[2])
+                h0[:, :, :rows] = self._carry[0][:, :, :rows]
+                c0[:, :, :rows] = self._carry[1][:, :, :rows]
+            return h0, c0
+        raise ValueError(f"Unknown state mode {mode!r}: use one of {STATE_MODES}")
+
+    def _remember(self, final: LstmState) -> None:
+        """Carry mode: keep each row's final state for the same row next time.
+        Rows beyond this batch keep what they had (bilm-tf keeps a state per row)."""
+        h, c = (s.detach() for s in final)
+        if self._carry is not None and self._carry[0].shape[2] > h.shape[2]:
+            old_h, old_c = self._carry
+            h = torch.cat([h, old_h[:, :, h.shape[2] :]], dim=2)
+            c = torch.cat([c, old_c[:, :, c.shape[2] :]], dim=2)
+        self._carry = (h, c)
+
+    def reset_carry(self) -> None:
+        """Forget carried state (carry mode starts again from zeros)."""
+        self._carry = None
+
+    @torch.inference_mode()
+    def embed(self, char_ids: torch.Tensor, mode: str = "warm") -> Tuple[torch.Tensor, torch.Tensor]:
+        """ELMo layers for sentences, sentence markers removed. Inference only:
+        no dropout, no autograd graph.
+
+        char_ids (torch.Tensor[int64]): *Shape:* (batch, seq, max_chars), with markers.
+        mode (str): "warm", "reset" or "carry".
+        RETURNS (Tuple[Tensor, Tensor]): layers *Shape:* (n_layers + 1, batch,
+            seq - 2, 2 * projection_dim), zero at padding, and token counts
+            *Shape:* (batch,).
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            state = self.initial_state(mode, char_ids.shape[0])
+            layers, final, lengths = self(char_ids.to(self.device), state)
+        finally:
+            self.train(was_training)
+        if mode == "carry":
+            self._remember(final)
+        n_tokens = (lengths - 2).clamp(min=0)
+        seq = char_ids.shape[1] - 2
+        stacked = torch.stack(layers)[:, :, 1 : 1 + max(seq, 0)]
+        mask = torch.arange(max(seq, 0), device=stacked.device).unsqueeze(0) < n_tokens.unsqueeze(1)
+        return stacked * mask.unsqueeze(0).unsqueeze(-1).to(stacked.dtype), n_tokens
+
+    @torch.inference_mode()
+    def estimate_warm_state(
+        self, sentences: Sequence[Sequence[str]], batch_size: int = 16
+    ) -> None:
+        """Set the "warm" initial state: run carry mode over `sentences` in
+        batches of `batch_size` rows and average the final states over rows.
+
+        sentences (Sequence[Sequence[str]]): tokenized warm-up text.
+        """
+        saved = self._carry
+        self._carry = None
+        try:
+            for start in range(0, len(sentences), batch_size):
+                chunk = sentences[start : start + batch_size]
+                self.embed(batch_to_ids(chunk, self.config.max_chars), mode="carry")
+            if self._carry is None:
+                return
+            h, c = self._carry
+            self.warm_h.copy_(h.mean(dim=2))
+            self.warm_c.copy_(c.mean(dim=2))
+        finally:
+            self._carry = saved
+
+
+def iter_batches(items: Sequence, size: int) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,75 @@
+"""Every error spacy-elmo raises, with a message that says what to fix.
+
+Messages are templates filled in at the raise site, so each error names the
+file, dataset, line or config key it is about.
+"""
+
+
+class ElmoError(ValueError):
+    """Base class of spacy-elmo's errors (a ValueError, so callers that catch
+    ValueError keep working)."""
+
+
+class OptionsError(ElmoError):
+    """An options.json (or config dict) that cannot describe a biLM."""
+
+
+class WeightsError(ElmoError):
+    """A weights.hdf5 file that is missing, corrupt or disagrees with options."""
+
+
+class DownloadError(ElmoError):
+    """A weights file that could not be fetched or failed its checksum."""
+
+
+class InputError(ElmoError):
+    """Bad user input: a text file, a vocabulary, a vectors file."""
+
+
+class Errors:
+    E001 = (
+        "{path}: options are missing the key '{key}'. An ELMo options.json needs "
+        "'lstm' (dim, projection_dim, n_layers) and 'char_cnn' (embedding.dim, "
+        "filters, n_highway, max_characters_per_token, activation)."
+    )
+    E002 = "{path}: option '{key}' has the invalid value {value!r}: {why}"
+    E003 = "{path}: not valid JSON ({err}). Pass the options.json written by bilm-tf/AllenNLP."
+    E010 = (
+        "{path}: the dataset '{name}' is missing. The file does not hold weights "
+        "for this options.json (it has {n_layers} LSTM layers, {n_highway} highway "
+        "layers, {n_filters} filters). Check that the weights match the options."
+    )
+    E011 = (
+        "{path}: the dataset '{name}' has shape {shape}, but options.json implies "
+        "{expected}. The weights belong to a different model shape."
+    )
+    E012 = (
+        "{path}: cannot read this file as HDF5 ({err}). It may be truncated or "
+        "corrupt (an interrupted download?): delete it and fetch it again."
+    )
+    E013 = "{path}: the file does not exist. {hint}"
+    E020 = (
+        "Could not fetch {url} ({err}). Without network access, download the file "
+        "on another machine and pass its local path instead (options_file=/ "
+        "weight_file= in the component config, or --options-file/--weight-file), "
+        "or place it in the cache directory {cache_dir} (set {env_var} to move it)."
+    )
+    E021 = (
+        "{url}: the sha256 of the downloaded file is {got}, expected {expected}. "
+        "The download is corrupt or the file changed; nothing was kept."
+    )
+    E022 = (
+        "Unknown ELMo weights '{name}'. Use a preset ({presets}), a directory "
+        "holding options.json + weights.hdf5, or options_file + weight_file."
+    )
+    E030 = "Unknown state mode '{mode}': use one of 'warm', 'reset', 'carry'."
+    E031 = (
+        "Unknown mix '{mix}'. Use 'average', 'top', 'concat' or a list of "
+        "{n} weights (one per ELMo layer, layer 0 = the char-CNN)."
+    )
+    E032 = "Layer index {index} out of range: this biLM has layers 0..{last}."
+    E040 = "{path}, line {line}: {why}"
+    E041 = (
+        "The elmo component has no weights yet. Call nlp.initialize() (or "
+        "spacy train's [initialize]) or load a saved pipeline."
+    )
