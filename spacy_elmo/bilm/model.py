@@ -12,7 +12,7 @@ different vectors on each call?):
   by running the model in carry mode over built-in warm-up text and saved with
   the model. Deterministic like "reset", closer to "carry" in distribution.
 """
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -110,14 +110,30 @@ class BiLM(nn.Module):
         """Forget carried state (carry mode starts again from zeros)."""
         self._carry = None
 
+    def elmo_layers(
+        self, char_ids: torch.Tensor, state: Optional[LstmState] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor, LstmState]:
+        """ELMo layers with the sentence markers removed (differentiable).
+
+        char_ids (torch.Tensor[int64]): *Shape:* (batch, seq, max_chars), with markers.
+        RETURNS: layers *Shape:* (batch, n_layers + 1, seq - 2, 2 * projection_dim),
+            zero at padding; token counts *Shape:* (batch,); the final state.
+        """
+        layers, final, lengths = self(char_ids.to(self.device), state)
+        n_tokens = (lengths - 2).clamp(min=0)
+        seq = max(char_ids.shape[1] - 2, 0)
+        stacked = torch.stack(layers, dim=1)[:, :, 1 : 1 + seq]
+        mask = torch.arange(seq, device=stacked.device).unsqueeze(0) < n_tokens.unsqueeze(1)
+        return stacked * mask[:, None, :, None].to(stacked.dtype), n_tokens, final
+
     @torch.inference_mode()
     def embed(self, char_ids: torch.Tensor, mode: str = "warm") -> Tuple[torch.Tensor, torch.Tensor]:
-        """ELMo layers for sentences, sentence markers removed. Inference only:
-        no dropout, no autograd graph.
+        """ELMo layers for sentences, inference only: no dropout, no autograd
+        graph. In "carry" mode the final states are kept for the next call.
 
         char_ids (torch.Tensor[int64]): *Shape:* (batch, seq, max_chars), with markers.
         mode (str): "warm", "reset" or "carry".
-        RETURNS (Tuple[Tensor, Tensor]): layers *Shape:* (n_layers + 1, batch,
+        RETURNS (Tuple[Tensor, Tensor]): layers *Shape:* (batch, n_layers + 1,
             seq - 2, 2 * projection_dim), zero at padding, and token counts
             *Shape:* (batch,).
         """
@@ -125,16 +141,12 @@ class BiLM(nn.Module):
         self.eval()
         try:
             state = self.initial_state(mode, char_ids.shape[0])
-            layers, final, lengths = self(char_ids.to(self.device), state)
+            layers, n_tokens, final = self.elmo_layers(char_ids, state)
         finally:
             self.train(was_training)
         if mode == "carry":
             self._remember(final)
-        n_tokens = (lengths - 2).clamp(min=0)
-        seq = char_ids.shape[1] - 2
-        stacked = torch.stack(layers)[:, :, 1 : 1 + max(seq, 0)]
-        mask = torch.arange(max(seq, 0), device=stacked.device).unsqueeze(0) < n_tokens.unsqueeze(1)
-        return stacked * mask.unsqueeze(0).unsqueeze(-1).to(stacked.dtype), n_tokens
+        return layers, n_tokens
 
     @torch.inference_mode()
     def estimate_warm_state(
@@ -159,7 +171,3 @@ class BiLM(nn.Module):
         finally:
             self._carry = saved
 
-
-def iter_batches(items: Sequence, size: int) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -1,0 +1,182 @@
+"""Thinc glue for the biLM: a Model that maps token sequences to ELMo layers.
+
+The torch module lives in a PyTorchShim whose bytes carry the options as well
+as the parameters, so a saved pipeline rebuilds the biLM without the original
+options.json / weights.hdf5.
+"""
+import io
+import json
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy
+import srsly
+import torch
+from spacy.util import registry
+from thinc.api import Model, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
+from thinc.types import Floats3d
+
+from ..bilm.chars import BOS_TOKEN, EOS_TOKEN, CharEncoder
+from ..bilm.config import BiLMConfig
+from ..bilm.model import STATE_MODES, BiLM
+from ..errors import ElmoError, Errors
+
+InT = List[Sequence[str]]
+OutT = List[Floats3d]  # per sequence (n_layers + 1, n_tokens, 2 * projection_dim)
+
+
+@registry.architectures("spacy-elmo.ElmoBiLM.v1")
+def build_elmo_bilm_v1(
+    *,
+    weights: Optional[str] = "default",
+    options_file: Optional[str] = None,
+    weight_file: Optional[str] = None,
+    state_mode: str = "warm",
+    fine_tune: bool = False,
+    mixed_precision: bool = False,
+) -> Model[InT, OutT]:
+    """The character-CNN biLM of ELMo as a thinc Model.
+
+    weights (Optional[str]): a preset name ("default", "small", "medium",
+        "original", "original-5.5B"), a directory with options.json +
+        weights.hdf5, or None when options_file/weight_file are given.
+    options_file (Optional[str]): path or URL of options.json.
+    weight_file (Optional[str]): path or URL of weights.hdf5.
+    state_mode (str): "warm" (default), "reset" or "carry" (see bilm/model.py).
+    fine_tune (bool): whether training updates the biLM (default: frozen).
+    mixed_precision (bool): autocast on GPU.
+    RETURNS (Model[List[Sequence[str]], List[Floats3d]]): per sequence, all
+        ELMo layers (n_layers + 1, n_tokens, 2 * projection_dim).
+    """
+    if state_mode not in STATE_MODES:
+        raise ElmoError(Errors.E030.format(mode=state_mode))
+    shim = PyTorchShim(
+        None,
+        mixed_precision=mixed_precision,
+        serialize_model=serialize_bilm,
+        deserialize_model=deserialize_bilm,
+    )
+    return Model(
+        "elmo_bilm",
+        forward,
+        init=init,
+        shims=[shim],
+        attrs={
+            "weights": weights,
+            "options_file": options_file,
+            "weight_file": weight_file,
+            "state_mode": state_mode,
+            "fine_tune": fine_tune,
+        },
+    )
+
+
+def get_bilm(model: Model) -> BiLM:
+    bilm = model.shims[0]._model
+    if bilm is None:
+        raise ElmoError(Errors.E041)
+    return bilm
+
+
+def set_bilm(model: Model, bilm: BiLM) -> None:
+    """Put a torch BiLM into the model (e.g. one trained in Python)."""
+    shim = model.shims[0]
+    shim._model = bilm.to(get_torch_default_device()).eval()
+
+
+def init(model: Model, X: Optional[InT] = None, Y: Optional[OutT] = None) -> None:
+    """Load the weights named in the config (once) and estimate the warm state."""
+    if model.shims[0]._model is not None:
+        return
+    from ..io.download import resolve_weights
+    from ..io.weights import load_bilm
+
+    options_path, weights_path = resolve_weights(
+        model.attrs["weights"],
+        options_file=model.attrs["options_file"],
+        weight_file=model.attrs["weight_file"],
+    )
+    bilm = load_bilm(options_path, weights_path)
+    bilm.estimate_warm_state(warmup_sentences())
+    set_bilm(model, bilm)
+
+
+def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Callable]:
+    bilm = get_bilm(model)
+    encoder = _char_encoder(bilm)
+    char_ids = torch.from_numpy(_encode_batch(encoder, X, bilm.config.max_chars))
+    mode = model.attrs["state_mode"]
+    if not (is_train and model.attrs["fine_tune"]):
+        layers, n_tokens = bilm.embed(char_ids, mode=mode)
+        return _split(model, layers, n_tokens), lambda dY: []
+    # Fine-tuning: a differentiable pass (dropout on); the shim's finish_update
+    # applies the optimizer to every parameter that received a gradient.
+    _apply_fine_tune(bilm, True)
+    bilm.train()
+    state = bilm.initial_state("reset" if mode == "carry" else mode, len(X))
+    layers, n_tokens, _ = bilm.elmo_layers(char_ids, state)
+
+    def backprop(dY: OutT) -> List:
+        grad = torch.zeros_like(layers)
+        for i, dy in enumerate(dY):
+            grad[i, :, : dy.shape[1]] = xp2torch(dy, device=grad.device)
+        torch.autograd.backward([layers], grad_tensors=[grad])
+        return []
+
+    return _split(model, layers.detach(), n_tokens), backprop
+
+
+def _split(model: Model, layers: torch.Tensor, n_tokens: torch.Tensor) -> OutT:
+    """(batch, L, seq, dim) tensor -> per row (L, n_tokens, dim) arrays."""
+    arrays = torch2xp(layers.float()) if layers.device.type != "cpu" else layers.float().numpy()
+    return [arrays[i, :, : int(n)] for i, n in enumerate(n_tokens.tolist())]
+
+
+def _char_encoder(bilm: BiLM) -> CharEncoder:
+    """The biLM's token -> char ids cache (a plain attribute: not serialized)."""
+    encoder = getattr(bilm, "_char_encoder", None)
+    if encoder is None:
+        encoder = CharEncoder(bilm.config.max_chars)
+        bilm._char_encoder = encoder
+    return encoder
+
+
+def _encode_batch(encoder: CharEncoder, X: InT, max_chars: int) -> numpy.ndarray:
+    """*Shape:* (batch, max_len + 2, max_chars), <S>/</S> around each sequence."""
+    seq = max((len(x) for x in X), default=0) + 2
+    out = numpy.zeros((len(X), seq, max_chars), dtype=numpy.int64)
+    for i, tokens in enumerate(X):
+        out[i, : len(tokens) + 2] = encoder.encode([BOS_TOKEN, *tokens, EOS_TOKEN])
+    return out
+
+
+def _apply_fine_tune(bilm: BiLM, fine_tune: bool) -> None:
+    for param in bilm.parameters():
+        param.requires_grad_(fine_tune)
+
+
+def serialize_bilm(bilm: Optional[BiLM]) -> bytes:
+    """Options + parameters + warm state, as bytes (torch.save of the state dict)."""
+    if bilm is None:
+        raise ElmoError(Errors.E041)
+    buffer = io.BytesIO()
+    torch.save(bilm.state_dict(), buffer)
+    return srsly.msgpack_dumps({"options": bilm.config.to_options(), "state": buffer.getvalue()})
+
+
+def deserialize_bilm(bilm: Optional[BiLM], data: bytes, device: torch.device) -> BiLM:
+    msg = srsly.msgpack_loads(data)
+    config = BiLMConfig.from_options(msg["options"], path="serialized elmo model")
+    if bilm is None or bilm.config != config:
+        bilm = BiLM(config)
+    state = torch.load(io.BytesIO(msg["state"]), map_location=device, weights_only=True)
+    bilm.load_state_dict(state)
+    return bilm.to(device).eval()
+
+
+def warmup_sentences() -> List[List[str]]:
+    """The built-in warm-up text: the 30 sentences of AllenNLP's ELMo test
+    fixture (Apache-2.0), shipped in spacy_elmo/data/warmup.json."""
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "data" / "warmup.json"
+    return [line.split() for line in srsly.read_json(path)]
