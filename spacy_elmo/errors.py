@@ -73,3 +73,9 @@ class Errors:
         "The elmo component has no weights yet. Call nlp.initialize() (or "
         "spacy train's [initialize]) or load a saved pipeline."
     )
+    E042 = "{path}: this spaCy pipeline has no elmo component (it has {pipes})."
+    E043 = (
+        "{path}, line {line}: the line is empty. Every line must hold one "
+        "whitespace-tokenized sentence (remove blank lines)."
+    )
+    E044 = "Unknown output '{output}': use 'all', 'top' or 'average'."

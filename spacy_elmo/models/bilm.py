@@ -87,16 +87,12 @@ def init(model: Model, X: Optional[InT] = None, Y: Optional[OutT] = None) -> Non
     """Load the weights named in the config (once) and estimate the warm state."""
     if model.shims[0]._model is not None:
         return
-    from ..io.download import resolve_weights
-    from ..io.weights import load_bilm
+    from ..io.pretrained import load_pretrained_bilm
 
-    options_path, weights_path = resolve_weights(
-        model.attrs["weights"],
-        options_file=model.attrs["options_file"],
-        weight_file=model.attrs["weight_file"],
+    attrs = model.attrs
+    bilm = load_pretrained_bilm(
+        attrs["weights"], options_file=attrs["options_file"], weight_file=attrs["weight_file"]
     )
-    bilm = load_bilm(options_path, weights_path)
-    bilm.estimate_warm_state(warmup_sentences())
     set_bilm(model, bilm)
 
 
@@ -172,11 +168,3 @@ def deserialize_bilm(bilm: Optional[BiLM], data: bytes, device: torch.device) ->
     bilm.load_state_dict(state)
     return bilm.to(device).eval()
 
-
-def warmup_sentences() -> List[List[str]]:
-    """The built-in warm-up text: the 30 sentences of AllenNLP's ELMo test
-    fixture (Apache-2.0), shipped in spacy_elmo/data/warmup.json."""
-    from pathlib import Path
-
-    path = Path(__file__).parent.parent / "data" / "warmup.json"
-    return [line.split() for line in srsly.read_json(path)]

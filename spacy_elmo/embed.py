@@ -1,0 +1,135 @@
+"""Embed a file of sentences into HDF5, like AllenNLP's `allennlp elmo` command."""
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import List, Optional, Tuple, Union
+
+import numpy
+import torch
+from tqdm import tqdm
+
+from .bilm.chars import CharEncoder
+from .bilm.model import STATE_MODES, BiLM
+from .errors import ElmoError, Errors, InputError
+from .models.bilm import _encode_batch
+
+OUTPUTS = ("all", "top", "average")
+
+
+def read_sentences(path: Union[str, Path]) -> List[List[str]]:
+    """One whitespace-tokenized sentence per line; blank lines are an error."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(Errors.E013.format(path=path, hint="Pass a text file, one sentence per line."))
+    sentences: List[List[str]] = []
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf8")
+            except UnicodeDecodeError as err:
+                raise InputError(
+                    Errors.E040.format(path=path, line=number, why=f"not valid UTF-8 ({err})")
+                ) from None
+            tokens = line.split()
+            if not tokens:
+                raise InputError(Errors.E043.format(path=path, line=number))
+            sentences.append(tokens)
+    return sentences
+
+
+def select_output(layers: numpy.ndarray, output: str) -> numpy.ndarray:
+    """(n_layers + 1, n, dim) -> the array written for one sentence."""
+    if output == "all":
+        return layers
+    if output == "top":
+        return layers[-1]
+    return layers.mean(axis=0)
+
+
+def embed_sentences(
+    bilm: BiLM,
+    sentences: List[List[str]],
+    *,
+    batch_size: int = 64,
+    mode: str = "warm",
+    progress: bool = False,
+):
+    """Yield (index, layers (n_layers + 1, n_tokens, dim) float32) per sentence.
+
+    In "carry" mode the sentences run in file order, row i of each batch
+    continuing row i of the previous one (AllenNLP's stateful behaviour); in
+    the other modes they run sorted by length, which is faster and gives the
+    same vectors.
+    """
+    if mode not in STATE_MODES:
+        raise ElmoError(Errors.E030.format(mode=mode))
+    order = list(range(len(sentences)))
+    if mode != "carry":
+        order.sort(key=lambda i: -len(sentences[i]))
+    encoder = CharEncoder(bilm.config.max_chars)
+    bar = tqdm(total=len(sentences), unit="sent", disable=not progress, desc="embed")
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        char_ids = torch.from_numpy(
+            _encode_batch(encoder, [sentences[i] for i in rows], bilm.config.max_chars)
+        )
+        layers, n_tokens = bilm.embed(char_ids, mode=mode)
+        layers = layers.float().cpu().numpy()
+        for row, (index, n) in enumerate(zip(rows, n_tokens.tolist())):
+            yield index, layers[row, :, :n]
+        bar.update(len(rows))
+    bar.close()
+
+
+def embed_file(
+    input_file: Union[str, Path],
+    output_file: Union[str, Path],
+    bilm: BiLM,
+    *,
+    output: str = "all",
+    batch_size: int = 64,
+    mode: str = "warm",
+    progress: bool = True,
+) -> Tuple[int, int]:
+    """Write one HDF5 dataset per input line (key: line index as a string) plus
+    `sentence_to_index` (JSON, as AllenNLP writes it). The file is written to a
+    temporary path and renamed when complete.
+
+    RETURNS (Tuple[int, int]): sentences and tokens embedded.
+    """
+    import h5py
+
+    if output not in OUTPUTS:
+        raise ElmoError(Errors.E044.format(output=output))
+    sentences = read_sentences(input_file)
+    output_file = Path(output_file)
+    output_file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=output_file.parent, suffix=".hdf5.tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as handle:
+            for index, layers in embed_sentences(
+                bilm, sentences, batch_size=batch_size, mode=mode, progress=progress
+            ):
+                handle.create_dataset(str(index), data=select_output(layers, output))
+            mapping = {" ".join(tokens): str(i) for i, tokens in enumerate(sentences)}
+            dataset = handle.create_dataset("sentence_to_index", (1,), dtype=h5py.string_dtype())
+            dataset[0] = json.dumps(mapping)
+        os.replace(tmp, output_file)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return len(sentences), sum(len(s) for s in sentences)
+
+
+def load_for_cli(
+    weights: Optional[str], options_file: Optional[str], weight_file: Optional[str], gpu_id: int
+) -> BiLM:
+    """The biLM named on the command line, on the requested device."""
+    from .io.pretrained import load_pretrained_bilm
+
+    bilm = load_pretrained_bilm(weights, options_file=options_file, weight_file=weight_file)
+    if gpu_id >= 0:
+        bilm.to(torch.device("cuda", gpu_id))
+    return bilm
