@@ -1,5 +1,6 @@
 """The `elmo` pipeline component: runs the biLM over each Doc's sentences (or
 fixed-size chunks) and stores all ELMo layers on the Doc."""
+import os
 from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
@@ -64,6 +65,22 @@ def make_elmo(
         set_doc_tensor=set_doc_tensor,
         set_vector_hooks=set_vector_hooks,
     )
+
+
+_PARENT_PID = os.getpid()
+
+
+def _guard_forked_process() -> None:
+    """In a worker forked by nlp.pipe(n_process=N), torch's OpenMP pool from
+    the parent is unusable (GNU OpenMP is not fork-safe: the first parallel
+    op would hang). One intra-op thread per worker avoids it; the workers
+    are the parallelism."""
+    global _PARENT_PID
+    if os.getpid() != _PARENT_PID:
+        import torch
+
+        torch.set_num_threads(1)
+        _PARENT_PID = os.getpid()
 
 
 class Elmo(TrainablePipe):
@@ -149,6 +166,7 @@ class Elmo(TrainablePipe):
     def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
         """All ELMo layers per Doc. *Shape:* (n_layers + 1, len(doc), dim)"""
         docs = list(docs)
+        _guard_forked_process()
         self._ensure_model()
         segments = [seg for i, doc in enumerate(docs) for seg in self._segments(i, doc)]
         outputs = [
