@@ -129,7 +129,7 @@ def run_component(model: BiLM, sentences, token_budget: int):
     nlp = spacy.blank("en")
     # reset mode: the baseline starts every sentence from the zero state too
     elmo = nlp.add_pipe(
-        "elmo", config={"token_budget": token_budget, "model": {"state_mode": "reset"}}
+        "elmo", config={"model": {"token_budget": token_budget, "bilm": {"state_mode": "reset"}}}
     )
     set_bilm(elmo.model, model)
     docs = [Doc(nlp.vocab, words=s, sent_starts=[True] + [False] * (len(s) - 1)) for s in sentences]

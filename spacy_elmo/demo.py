@@ -22,7 +22,7 @@ def nearest_contexts(
     import spacy
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("elmo", config={"model": {"weights": weights}, "mix": "top"})
+    nlp.add_pipe("elmo", config={"model": {"bilm": {"weights": weights}}, "mix": "top"})
     nlp.initialize()
     docs = list(nlp.pipe(text_path.read_text(encoding="utf8").splitlines()))
     rows = []

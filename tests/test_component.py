@@ -63,8 +63,8 @@ def test_sentences_run_independently():
 
 
 def test_token_budget_and_max_length_do_not_change_vectors():
-    big = sentencizer_nlp(token_budget=4096)
-    small = sentencizer_nlp(token_budget=7)  # one sentence per batch
+    big = sentencizer_nlp(model={"token_budget": 4096})
+    small = sentencizer_nlp(model={"token_budget": 7})  # one sentence per batch
     texts = [TEXT, "Short one.", "A b c d e f g h i j k l m n o p q r s t u v w x y z."]
     for a, b in zip(big.pipe(texts), small.pipe(texts, batch_size=1)):
         numpy.testing.assert_allclose(a._.elmo_layers, b._.elmo_layers, rtol=0, atol=2e-6)
@@ -72,7 +72,7 @@ def test_token_budget_and_max_length_do_not_change_vectors():
 
 def test_long_doc_without_sentences_is_chunked():
     nlp = spacy.blank("en")
-    nlp.add_pipe("elmo", config={"max_length": 100, "token_budget": 2000})
+    nlp.add_pipe("elmo", config={"model": {"max_length": 100, "token_budget": 2000}})
     words = ("the quick brown fox jumps over the lazy dog".split() * 2300)[:20000]
     doc = nlp(Doc(nlp.vocab, words=words))
     layers = doc._.elmo_layers
@@ -150,7 +150,7 @@ def test_to_disk_and_spacy_load_are_bit_identical(nlp, tmp_path):
     numpy.testing.assert_array_equal(doc._.elmo_layers, loaded(TEXT)._.elmo_layers)
     # to_bytes / from_bytes too, into a pipeline that never saw the weights
     fresh = spacy.blank("en")
-    fresh.add_pipe("elmo", config={"model": {"weights": "does-not-exist"}})
+    fresh.add_pipe("elmo", config={"model": {"bilm": {"weights": "does-not-exist"}}})
     fresh.from_bytes(nlp.to_bytes())
     numpy.testing.assert_array_equal(doc._.elmo_layers, fresh(TEXT)._.elmo_layers)
 
@@ -165,8 +165,8 @@ def test_saved_pipeline_needs_no_original_files(fixtures_dir, tmp_path):
     nlp = spacy.blank("en")
     nlp.add_pipe(
         "elmo",
-        config={"model": {"weights": None, "options_file": str(src / "options.json"),
-                          "weight_file": str(src / "lm_weights.hdf5")}},
+        config={"model": {"bilm": {"weights": None, "options_file": str(src / "options.json"),
+                                   "weight_file": str(src / "lm_weights.hdf5")}}},
     )
     nlp.initialize()
     expected = nlp(TEXT)._.elmo_layers
@@ -198,14 +198,14 @@ def test_pipe_batches_and_processes_agree(nlp):
 def test_bad_settings():
     nlp = spacy.blank("en")
     with pytest.raises(ValueError, match="max_length"):
-        nlp.add_pipe("elmo", config={"max_length": 0})
+        nlp.add_pipe("elmo", config={"model": {"max_length": 0}})
     with pytest.raises(ValueError, match="state mode"):
-        nlp.add_pipe("elmo", name="e2", config={"model": {"state_mode": "sticky"}})
+        nlp.add_pipe("elmo", name="e2", config={"model": {"bilm": {"state_mode": "sticky"}}})
 
 
 def test_unknown_weights_name_is_clear():
     nlp = spacy.blank("en")
-    nlp.add_pipe("elmo", config={"model": {"weights": "no-such-model"}})
+    nlp.add_pipe("elmo", config={"model": {"bilm": {"weights": "no-such-model"}}})
     with pytest.raises(ValueError, match="no-such-model"):
         nlp.initialize()
 

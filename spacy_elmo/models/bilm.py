@@ -70,8 +70,17 @@ def build_elmo_bilm_v1(
     )
 
 
+def find_bilm_node(model: Model) -> Model:
+    """The `elmo_bilm` node inside a model (the model itself, an encoder, ...)."""
+    for node in model.walk():
+        if node.name == "elmo_bilm":
+            return node
+    raise ElmoError(f"No spacy-elmo.ElmoBiLM.v1 layer in the model '{model.name}'.")
+
+
 def get_bilm(model: Model) -> BiLM:
-    bilm = model.shims[0]._model
+    """The torch BiLM inside a model (raises if weights are not loaded yet)."""
+    bilm = find_bilm_node(model).shims[0]._model
     if bilm is None:
         raise ElmoError(Errors.E041)
     return bilm
@@ -79,7 +88,7 @@ def get_bilm(model: Model) -> BiLM:
 
 def set_bilm(model: Model, bilm: BiLM) -> None:
     """Put a torch BiLM into the model (e.g. one trained in Python)."""
-    shim = model.shims[0]
+    shim = find_bilm_node(model).shims[0]
     shim._model = bilm.to(get_torch_default_device()).eval()
 
 

@@ -1,22 +1,29 @@
 """The `elmo` pipeline component: runs the biLM over each Doc's sentences (or
 fixed-size chunks) and stores all ELMo layers on the Doc."""
 import os
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 import numpy
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
-from spacy.training import Example
+from spacy.training import Example, validate_examples
 from spacy.util import minibatch
-from thinc.api import Model
+from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.types import Floats3d
 
 from ..errors import ElmoError, Errors
-from ..models.bilm import get_bilm
+from ..models.bilm import find_bilm_node, get_bilm
+from ..models.listener import ElmoListener
 from .extensions import DATA_ATTR, install_extensions, mix_layers, set_user_hooks
 
 DEFAULT_CONFIG_STR = """
 [model]
+@architectures = "spacy-elmo.ElmoEncoder.v1"
+max_length = 256
+token_budget = 4096
+
+[model.bilm]
 @architectures = "spacy-elmo.ElmoBiLM.v1"
 weights = "default"
 options_file = null
@@ -25,17 +32,13 @@ state_mode = "warm"
 fine_tune = false
 mixed_precision = false
 """
-DEFAULT_CONFIG = Language.default_config.__class__().from_str(DEFAULT_CONFIG_STR)
-
-Segment = Tuple[int, int, int]  # (doc index, start token, end token)
+DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 
 
 @Language.factory(
     "elmo",
     default_config={
         "model": DEFAULT_CONFIG["model"],
-        "max_length": 256,
-        "token_budget": 4096,
         "mix": "average",
         "gamma": 1.0,
         "set_doc_tensor": False,
@@ -45,9 +48,7 @@ Segment = Tuple[int, int, int]  # (doc index, start token, end token)
 def make_elmo(
     nlp: Language,
     name: str,
-    model: Model,
-    max_length: int,
-    token_budget: int,
+    model: Model[List[Doc], List[Floats3d]],
     mix: Union[str, List[float]],
     gamma: float,
     set_doc_tensor: bool,
@@ -58,8 +59,6 @@ def make_elmo(
         nlp.vocab,
         model,
         name,
-        max_length=max_length,
-        token_budget=token_budget,
         mix=mix,
         gamma=gamma,
         set_doc_tensor=set_doc_tensor,
@@ -84,12 +83,11 @@ def _guard_forked_process() -> None:
 
 
 class Elmo(TrainablePipe):
-    """Contextual token vectors from a character-CNN biLM (Peters et al. 2018).
+    """Contextual token vectors from a character-CNN biLM (Peters et al. 2018),
+    and the shared embedding layer that `spacy-elmo.ElmoListener.v1` layers of
+    downstream components listen to (like spaCy's Tok2Vec).
 
-    model (Model): a `spacy-elmo.ElmoBiLM.v1` model.
-    max_length (int): longest sequence given to the biLM; longer sentences
-        (or Docs without sentence boundaries) are split into chunks this long.
-    token_budget (int): padded tokens per biLM batch (rows x longest row).
+    model (Model[List[Doc], List[Floats3d]]): a `spacy-elmo.ElmoEncoder.v1`.
     mix (Union[str, List[float]]): how token._.elmo mixes the layers:
         "average", "top", "concat" or explicit weights (one per layer, layer
         0 = char CNN), multiplied by `gamma`.
@@ -104,24 +102,16 @@ class Elmo(TrainablePipe):
         model: Model,
         name: str = "elmo",
         *,
-        max_length: int = 256,
-        token_budget: int = 4096,
         mix: Union[str, List[float]] = "average",
         gamma: float = 1.0,
         set_doc_tensor: bool = False,
         set_vector_hooks: bool = False,
     ):
-        if max_length < 1 or token_budget < 1:
-            raise ElmoError(
-                f"elmo: max_length ({max_length}) and token_budget ({token_budget}) "
-                "must be positive integers (components.elmo.max_length / token_budget)."
-            )
         self.vocab = vocab
         self.model = model
         self.name = name
+        self.listener_map: Dict[str, List[Model]] = {}
         self.cfg = {
-            "max_length": max_length,
-            "token_budget": token_budget,
             "mix": mix,
             "gamma": gamma,
             "set_doc_tensor": set_doc_tensor,
@@ -131,14 +121,41 @@ class Elmo(TrainablePipe):
             raise ElmoError(Errors.E031.format(mix=mix, n="n_layers + 1"))
         install_extensions()
 
+    # Listener protocol (spaCy's ListenedToComponent), as in spacy.pipeline.Tok2Vec.
+    @property
+    def listeners(self) -> List[Model]:
+        return [m for c in self.listening_components for m in self.listener_map[c]]
+
+    @property
+    def listening_components(self) -> List[str]:
+        return list(self.listener_map.keys())
+
+    def add_listener(self, listener: Model, component_name: str) -> None:
+        self.listener_map.setdefault(component_name, [])
+        if listener not in self.listener_map[component_name]:
+            self.listener_map[component_name].append(listener)
+
+    def remove_listener(self, listener: Model, component_name: str) -> bool:
+        if listener in self.listener_map.get(component_name, []):
+            self.listener_map[component_name].remove(listener)
+            if not self.listener_map[component_name]:
+                del self.listener_map[component_name]
+            return True
+        return False
+
+    def find_listeners(self, component) -> None:
+        """Register the ElmoListener layers of `component` whose upstream is
+        this component's name or "*"."""
+        names = ("*", self.name)
+        if isinstance(getattr(component, "model", None), Model):
+            for node in component.model.walk():
+                if isinstance(node, ElmoListener) and node.upstream_name in names:
+                    self.add_listener(node, component.name)
+
     @property
     def n_layers(self) -> int:
         """ELMo layers (char CNN + LSTM layers)."""
         return get_bilm(self.model).config.n_elmo_layers
-
-    @property
-    def width(self) -> int:
-        return get_bilm(self.model).config.output_dim
 
     def mix_weights(self) -> Optional[numpy.ndarray]:
         """Layer weights for token._.elmo (None: concatenate the layers)."""
@@ -159,56 +176,11 @@ class Elmo(TrainablePipe):
         """Load the weights named in the config (no examples needed)."""
         self.model.initialize()
 
-    def _ensure_model(self) -> None:
-        if self.model.shims[0]._model is None:
-            self.model.initialize()
-
     def predict(self, docs: Iterable[Doc]) -> List[numpy.ndarray]:
         """All ELMo layers per Doc. *Shape:* (n_layers + 1, len(doc), dim)"""
-        docs = list(docs)
         _guard_forked_process()
-        self._ensure_model()
-        segments = [seg for i, doc in enumerate(docs) for seg in self._segments(i, doc)]
-        outputs = [
-            numpy.zeros((self.n_layers, len(doc), self.width), dtype=numpy.float32) for doc in docs
-        ]
-        carry = self.model.attrs["state_mode"] == "carry"
-        # carry mode: rows must keep their order across batches (bilm-tf semantics).
-        order = segments if carry else sorted(segments, key=lambda s: s[1] - s[2])
-        for batch in self._batches(order):
-            texts = [[t.text for t in docs[d][start:end]] for d, start, end in batch]
-            arrays = self.model.predict(texts)
-            for (d, start, end), array in zip(batch, arrays):
-                outputs[d][:, start:end] = self.model.ops.to_numpy(array)
-        return outputs
-
-    def _segments(self, index: int, doc: Doc) -> Iterator[Segment]:
-        """Sentences when the Doc has boundaries, else the whole Doc; either
-        split into chunks of at most max_length tokens."""
-        size = self.cfg["max_length"]
-        if doc.has_annotation("SENT_START"):
-            spans = [(sent.start, sent.end) for sent in doc.sents]
-        else:
-            spans = [(0, len(doc))] if len(doc) else []
-        for start, end in spans:
-            for chunk in range(start, end, size):
-                yield index, chunk, min(chunk + size, end)
-
-    def _batches(self, segments: Sequence[Segment]) -> Iterator[List[Segment]]:
-        """Group segments so that rows x (longest row + 2 markers) stays within
-        the token budget (a batch always holds at least one row)."""
-        budget = self.cfg["token_budget"]
-        batch: List[Segment] = []
-        longest = 0
-        for seg in segments:
-            length = seg[2] - seg[1] + 2
-            if batch and max(longest, length) * (len(batch) + 1) > budget:
-                yield batch
-                batch, longest = [], 0
-            batch.append(seg)
-            longest = max(longest, length)
-        if batch:
-            yield batch
+        outputs = self.model.predict(list(docs))
+        return [self.model.ops.to_numpy(array) for array in outputs]
 
     def set_annotations(self, docs: Iterable[Doc], outputs: List[numpy.ndarray]) -> None:
         weights = self.mix_weights()
@@ -227,12 +199,47 @@ class Elmo(TrainablePipe):
             self.set_annotations(docs, self.predict(docs))
             yield from docs
 
-    def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None, losses=None):
-        """The component has no loss of its own; downstream components train
-        on its output."""
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Run the biLM on a batch and hand its layers to the listeners of
+        downstream components. The biLM itself has no loss; it learns from the
+        listeners' gradients only when `fine_tune` is on (frozen by default:
+        then no autograd graph is built)."""
         if losses is None:
             losses = {}
+        validate_examples(examples, "Elmo.update")
+        docs = [eg.predicted for eg in examples]
+        set_dropout_rate(self.model, drop)
+        outputs, backprop_layers = self.model.begin_update(docs)
         losses.setdefault(self.name, 0.0)
+        d_outputs = [self.model.ops.alloc3f(*o.shape) for o in outputs]
+        fine_tune = find_bilm_node(self.model).attrs["fine_tune"]
+
+        def accumulate_gradient(one_d_outputs):
+            for i, grad in enumerate(one_d_outputs):
+                d_outputs[i] += grad
+                losses[self.name] += float((grad**2).sum())
+            return [self.model.ops.alloc3f(*o.shape) for o in outputs]
+
+        def backprop(one_d_outputs):
+            accumulate_gradient(one_d_outputs)
+            if fine_tune:
+                backprop_layers(d_outputs)
+                if sgd is not None:
+                    self.finish_update(sgd)
+            return []
+
+        batch_id = ElmoListener.get_batch_id(docs)
+        for listener in self.listeners[:-1]:
+            listener.receive(batch_id, outputs, accumulate_gradient)
+        if self.listeners:
+            self.listeners[-1].receive(batch_id, outputs, backprop)
         return losses
 
     def add_label(self, label: str) -> int:

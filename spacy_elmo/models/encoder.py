@@ -1,0 +1,104 @@
+"""Docs -> ELMo layers per Doc: splits Docs into sentences (or chunks), batches
+them by a token budget in length order, runs the biLM, and reassembles."""
+from typing import Callable, Iterator, List, Sequence, Tuple
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Model
+from thinc.types import Floats3d
+
+from ..errors import ElmoError
+from .listener import replace_listener, replace_listener_cfg
+
+Segment = Tuple[int, int, int]  # (doc index, start token, end token)
+
+
+@registry.architectures("spacy-elmo.ElmoEncoder.v1")
+def build_elmo_encoder_v1(
+    bilm: Model, *, max_length: int = 256, token_budget: int = 4096
+) -> Model[List[Doc], List[Floats3d]]:
+    """All ELMo layers for each Doc.
+
+    bilm (Model): a `spacy-elmo.ElmoBiLM.v1` model (token sequences -> layers).
+    max_length (int): longest sequence given to the biLM; longer sentences (or
+        Docs without sentence boundaries) are split into chunks this long.
+    token_budget (int): padded tokens per biLM batch (rows x (longest row + 2)).
+    RETURNS (Model[List[Doc], List[Floats3d]]): per Doc (n_layers + 1, len(doc), dim).
+    """
+    if max_length < 1 or token_budget < 1:
+        raise ElmoError(
+            f"spacy-elmo.ElmoEncoder.v1: max_length ({max_length}) and token_budget "
+            f"({token_budget}) must be positive integers ([components.elmo.model])."
+        )
+    return Model(
+        "elmo_encoder",
+        forward,
+        init=init,
+        layers=[bilm],
+        attrs={
+            "max_length": max_length,
+            "token_budget": token_budget,
+            # nlp.replace_listeners support (not serialized: thinc skips callables)
+            "replace_listener": replace_listener,
+            "replace_listener_cfg": replace_listener_cfg,
+        },
+    )
+
+
+def init(model: Model, X=None, Y=None) -> None:
+    model.layers[0].initialize()
+
+
+def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats3d], Callable]:
+    bilm = model.layers[0]
+    if bilm.shims[0]._model is None:
+        bilm.initialize()
+    torch_bilm = bilm.shims[0]._model
+    n_layers, width = torch_bilm.config.n_elmo_layers, torch_bilm.config.output_dim
+    segments = [seg for i, doc in enumerate(docs) for seg in _segments(i, doc, model.attrs["max_length"])]
+    outputs = [model.ops.alloc3f(n_layers, len(doc), width) for doc in docs]
+    # carry mode: rows keep their order across batches (bilm-tf semantics).
+    if bilm.attrs["state_mode"] != "carry":
+        segments.sort(key=lambda s: s[1] - s[2])
+    callbacks = []
+    for batch in _batches(segments, model.attrs["token_budget"]):
+        texts = [[t.text for t in docs[d][start:end]] for d, start, end in batch]
+        arrays, backprop_batch = bilm(texts, is_train)
+        for (d, start, end), array in zip(batch, arrays):
+            outputs[d][:, start:end] = array
+        callbacks.append((batch, backprop_batch))
+
+    def backprop(d_outputs: List[Floats3d]) -> List[Doc]:
+        for batch, backprop_batch in callbacks:
+            backprop_batch([d_outputs[d][:, start:end] for d, start, end in batch])
+        return []
+
+    return outputs, backprop
+
+
+def _segments(index: int, doc: Doc, size: int) -> Iterator[Segment]:
+    """Sentences when the Doc has boundaries, else the whole Doc; either split
+    into chunks of at most `size` tokens."""
+    if doc.has_annotation("SENT_START"):
+        spans = [(sent.start, sent.end) for sent in doc.sents]
+    else:
+        spans = [(0, len(doc))] if len(doc) else []
+    for start, end in spans:
+        for chunk in range(start, end, size):
+            yield index, chunk, min(chunk + size, end)
+
+
+def _batches(segments: Sequence[Segment], budget: int) -> Iterator[List[Segment]]:
+    """Group segments so that rows x (longest row + 2 markers) stays within the
+    budget (a batch always holds at least one row)."""
+    batch: List[Segment] = []
+    longest = 0
+    for seg in segments:
+        length = seg[2] - seg[1] + 2
+        if batch and max(longest, length) * (len(batch) + 1) > budget:
+            yield batch
+            batch, longest = [], 0
+        batch.append(seg)
+        longest = max(longest, length)
+    if batch:
+        yield batch

@@ -1,0 +1,197 @@
+"""ELMo features for downstream components: a listener of the shared `elmo`
+component (like spaCy's Tok2VecListener) with a task-specific scalar mix
+(Peters et al. 2018, eq. 1), and a self-contained variant.
+
+Both end in the same layers: scalar mix -> dropout -> linear projection, so a
+listener replaced by its upstream model (`nlp.replace_listeners`) keeps its
+trained mix and projection.
+"""
+from typing import Callable, List, Optional, Tuple
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Dropout, Linear, Model, chain, with_array
+from thinc.types import Floats2d, Floats3d
+
+from ..errors import ElmoError
+
+
+class ElmoListener(Model):
+    """Receives all ELMo layers from the upstream `elmo` component during
+    training, reads them from `doc._.elmo_data` at prediction time, and runs
+    its own mix + projection (layers[0], layers[1])."""
+
+    name = "elmo_listener"
+
+    def __init__(self, upstream_name: str, mix: Model, proj: Model):
+        Model.__init__(self, name=self.name, forward=listener_forward, layers=[mix, proj])
+        self.upstream_name = upstream_name
+        self._batch_id: Optional[int] = None
+        self._outputs = None
+        self._backprop = None
+
+    @classmethod
+    def get_batch_id(cls, inputs: List[Doc]) -> int:
+        return sum(sum(token.orth for token in doc) for doc in inputs)
+
+    def receive(self, batch_id: int, outputs, backprop) -> None:
+        self._batch_id = batch_id
+        self._outputs = outputs
+        self._backprop = backprop
+
+    def verify_inputs(self, inputs: List[Doc]) -> bool:
+        if self._batch_id is None and self._outputs is None:
+            raise ElmoError(
+                f"ElmoListener (upstream '{self.upstream_name}') got no ELMo layers. "
+                "Put the elmo component before this one in [nlp] pipeline, and "
+                "keep it in [training] annotating_components or unfrozen."
+            )
+        if self._batch_id != self.get_batch_id(inputs):
+            raise ElmoError(
+                "ElmoListener received a different batch than the elmo component "
+                "processed: run the elmo component on the same batch first."
+            )
+        return True
+
+
+def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
+    mix, proj = model.layers
+    if is_train:
+        model.verify_inputs(docs)
+        layers, backprop_upstream = model._outputs, model._backprop
+    else:
+        layers = [_doc_layers(model, doc) for doc in docs]
+        backprop_upstream = None
+    outputs, backprop_head = _head(mix, proj, layers, is_train)
+
+    def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
+        d_layers = backprop_head(d_outputs)
+        if backprop_upstream is not None:
+            backprop_upstream(d_layers)
+        return []
+
+    return outputs, backprop
+
+
+def _doc_layers(model: Model, doc: Doc) -> Floats3d:
+    data = doc._.get("elmo_data") if doc.has_extension("elmo_data") else None
+    if data is None:
+        raise ElmoError(
+            "ElmoListener: a Doc has no ELMo layers (doc._.elmo_data). The elmo "
+            "component must run before components that listen to it."
+        )
+    return model.ops.asarray3f(data["layers"])
+
+
+def _head(mix: Model, proj: Model, layers: List[Floats3d], is_train: bool):
+    """Mix + projection, initializing their dims from the first real data."""
+    if not mix.has_dim("nL") and layers:
+        mix.set_dim("nL", layers[0].shape[0])
+        mix.initialize()
+    mixed, backprop_mix = mix(layers, is_train)
+    if mixed and any(node.has_dim("nI") is None for node in proj.walk()):
+        proj.initialize(X=mixed)
+    outputs, backprop_proj = proj(mixed, is_train)
+
+    def backprop(d_outputs):
+        return backprop_mix(backprop_proj(d_outputs))
+
+    return outputs, backprop
+
+
+def build_scalar_mix(l2: float) -> Model[List[Floats3d], List[Floats2d]]:
+    """softmax(W)-weighted sum of the layers times gamma, with an L2 penalty
+    `l2 * W` added to W's gradient (the paper used 0.001)."""
+    return Model("elmo_scalar_mix", scalar_mix_forward, init=scalar_mix_init,
+                 dims={"nL": None}, params={"W": None, "gamma": None}, attrs={"l2": l2})
+
+
+def scalar_mix_init(model: Model, X=None, Y=None) -> None:
+    if X is not None and model.get_dim("nL") is None:
+        model.set_dim("nL", X[0].shape[0])
+    n = model.get_dim("nL")
+    model.set_param("W", model.ops.alloc1f(n))
+    model.set_param("gamma", model.ops.asarray1f([1.0]))
+
+
+def scalar_mix_forward(model: Model, X: List[Floats3d], is_train: bool):
+    W, gamma = model.get_param("W"), model.get_param("gamma")
+    ops = model.ops
+    e = ops.xp.exp(W - W.max())
+    s = e / e.sum()  # (nL,)
+    g = float(gamma[0])
+    outputs = [g * ops.xp.tensordot(s, x, axes=1) for x in X]  # each (n, dim)
+
+    def backprop(dY: List[Floats2d]) -> List[Floats3d]:
+        # a_k = sum over docs of <X_k, dY>; dgamma = sum_k s_k a_k;
+        # dW_k = gamma * s_k * (a_k - sum_j s_j a_j)
+        a = ops.alloc1f(len(s))
+        for x, dy in zip(X, dY):
+            a += ops.xp.tensordot(x, dy, axes=([1, 2], [0, 1]))
+        weighted = float((s * a).sum())
+        model.inc_grad("gamma", ops.asarray1f([weighted]))
+        model.inc_grad("W", g * s * (a - weighted) + model.attrs["l2"] * W)
+        return [g * s[:, None, None] * dy[None] for dy in dY]
+
+    return outputs, backprop
+
+
+def build_head(width: int, dropout: float) -> Model[List[Floats2d], List[Floats2d]]:
+    return with_array(chain(Dropout(dropout), Linear(nO=width)))
+
+
+@registry.architectures("spacy-elmo.ElmoListener.v1")
+def build_elmo_listener_v1(
+    width: int, upstream: str = "*", mix_l2: float = 0.001, dropout: float = 0.0
+) -> Model[List[Doc], List[Floats2d]]:
+    """Token vectors for a downstream component from the shared `elmo`
+    component: a task-specific scalar mix of all ELMo layers, dropout, and a
+    linear projection to `width`.
+
+    width (int): output width.
+    upstream (str): name of the elmo component, or "*" for any.
+    mix_l2 (float): L2 penalty on the mix weights.
+    dropout (float): dropout on the mixed ELMo vectors.
+    """
+    return ElmoListener(upstream, build_scalar_mix(mix_l2), build_head(width, dropout))
+
+
+@registry.architectures("spacy-elmo.ElmoTok2Vec.v1")
+def build_elmo_tok2vec_v1(
+    encoder: Model[List[Doc], List[Floats3d]], width: int, mix_l2: float = 0.001, dropout: float = 0.0
+) -> Model[List[Doc], List[Floats2d]]:
+    """Self-contained ELMo features (no shared component): encoder (a
+    `spacy-elmo.ElmoEncoder.v1`) -> scalar mix -> dropout -> projection."""
+    return _tok2vec(encoder, build_scalar_mix(mix_l2), build_head(width, dropout))
+
+
+def _tok2vec(encoder: Model, mix: Model, proj: Model) -> Model[List[Doc], List[Floats2d]]:
+    def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
+        layers, backprop_encoder = encoder(docs, is_train)
+        outputs, backprop_head = _head(mix, proj, layers, is_train)
+        return outputs, lambda d_outputs: backprop_encoder(backprop_head(d_outputs))
+
+    return Model("elmo_tok2vec", forward, layers=[encoder, mix, proj], init=_init_tok2vec)
+
+
+def _init_tok2vec(model: Model, X=None, Y=None) -> None:
+    model.layers[0].initialize()
+
+
+def replace_listener(encoder_copy: Model, listener: ElmoListener, upstream) -> Model:
+    """nlp.replace_listeners: the listener becomes a self-contained ElmoTok2Vec
+    with a copy of the upstream encoder and the listener's own mix + projection."""
+    mix, proj = listener.layers
+    return _tok2vec(encoder_copy, mix, proj)
+
+
+def replace_listener_cfg(encoder_cfg: dict, listener_cfg: dict) -> dict:
+    """The config of the replacement: ElmoTok2Vec.v1 with the encoder's and the
+    listener's settings."""
+    return {
+        "@architectures": "spacy-elmo.ElmoTok2Vec.v1",
+        "encoder": encoder_cfg,
+        "width": listener_cfg["width"],
+        "mix_l2": listener_cfg.get("mix_l2", 0.001),
+        "dropout": listener_cfg.get("dropout", 0.0),
+    }
