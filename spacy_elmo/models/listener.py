@@ -60,7 +60,13 @@ def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
         model.verify_inputs(docs)
         layers, backprop_upstream = model._outputs, model._backprop
     else:
-        layers = [_doc_layers(model, doc) for doc in docs]
+        layers = [_doc_layers(doc) for doc in docs]
+        if any(x is None for x in layers):
+            # No ELMo annotation (e.g. the sample docs of initialize(), or the
+            # elmo component is disabled): zeros, as spaCy's Tok2VecListener does.
+            width = _width(proj)
+            return [model.ops.alloc2f(len(doc), width) for doc in docs], lambda d: []
+        layers = [model.ops.asarray3f(x) for x in layers]
         backprop_upstream = None
     outputs, backprop_head = _head(mix, proj, layers, is_train)
 
@@ -73,14 +79,16 @@ def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
     return outputs, backprop
 
 
-def _doc_layers(model: Model, doc: Doc) -> Floats3d:
+def _doc_layers(doc: Doc) -> Optional[Floats3d]:
     data = doc._.get("elmo_data") if doc.has_extension("elmo_data") else None
-    if data is None:
-        raise ElmoError(
-            "ElmoListener: a Doc has no ELMo layers (doc._.elmo_data). The elmo "
-            "component must run before components that listen to it."
-        )
-    return model.ops.asarray3f(data["layers"])
+    return None if data is None else data["layers"]
+
+
+def _width(proj: Model) -> int:
+    for node in proj.walk():
+        if node.has_dim("nO"):
+            return node.get_dim("nO")
+    raise ElmoError("ElmoListener: the projection has no output width.")
 
 
 def _head(mix: Model, proj: Model, layers: List[Floats3d], is_train: bool):
