@@ -62,6 +62,10 @@ class Errors:
         "Unknown ELMo weights '{name}'. Use a preset ({presets}), a directory "
         "holding options.json + weights.hdf5, or options_file + weight_file."
     )
+    E023 = (
+        "Ambiguous ELMo weights: {why}. Pass either a preset name / directory, "
+        "or both options_file and weight_file (local paths or URLs)."
+    )
     E030 = "Unknown state mode '{mode}': use one of 'warm', 'reset', 'carry'."
     E031 = (
         "Unknown mix '{mix}'. Use 'average', 'top', 'concat' or a list of "
