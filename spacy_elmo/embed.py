@@ -129,6 +129,8 @@ def load_for_cli(
     """The biLM named on the command line, on the requested device."""
     from .io.pretrained import load_pretrained_bilm
 
+    if weights is None and options_file is None and weight_file is None:
+        weights = "default"
     bilm = load_pretrained_bilm(weights, options_file=options_file, weight_file=weight_file)
     if gpu_id >= 0:
         bilm.to(torch.device("cuda", gpu_id))

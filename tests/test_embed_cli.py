@@ -99,3 +99,31 @@ def test_installed_command_via_python_m_spacy(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert h5py.File(tmp_path / "out.hdf5", "r")["0"].shape == (4, 32)
+
+
+def test_weights_from_saved_pipeline_and_directory(tmp_path, fixtures_dir):
+    """--weights takes a saved spaCy pipeline or a weights directory; both give
+    the same vectors as the two explicit files."""
+    import shutil
+
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo")
+    nlp.initialize()
+    nlp.to_disk(tmp_path / "pipeline")
+    weights_dir = tmp_path / "weights"
+    weights_dir.mkdir()
+    shutil.copy(fixtures_dir / "options.json", weights_dir / "options.json")
+    shutil.copy(fixtures_dir / "lm_weights.hdf5", weights_dir / "weights.hdf5")
+    (tmp_path / "in.txt").write_text("The bank closed .\n")
+    outputs = []
+    for args in (["--weights", str(tmp_path / "pipeline")], ["--weights", str(weights_dir)],
+                 ["--options-file", str(fixtures_dir / "options.json"),
+                  "--weight-file", str(fixtures_dir / "lm_weights.hdf5")]):
+        out = tmp_path / f"out{len(outputs)}.hdf5"
+        result = runner.invoke(app, ["embed", str(tmp_path / "in.txt"), str(out), "--all", *args])
+        assert result.exit_code == 0, result.output
+        outputs.append(h5py.File(out, "r")["0"][...])
+    numpy.testing.assert_array_equal(outputs[0], outputs[1])
+    numpy.testing.assert_array_equal(outputs[1], outputs[2])

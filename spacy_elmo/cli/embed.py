@@ -13,7 +13,7 @@ def embed_cli(
     # fmt: off
     input_file: Path = typer.Argument(..., help="Text file: one whitespace-tokenized sentence per line", exists=True, dir_okay=False),
     output_file: Path = typer.Argument(..., help="HDF5 file to write (one dataset per line, key = line index)"),
-    weights: Optional[str] = typer.Option("default", "--weights", "-w", help="Preset (default, small, medium, original, original-5.5B), a directory with options.json + weights.hdf5, or a saved spaCy pipeline with an elmo component"),
+    weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Preset (default, small, medium, original, original-5.5B), a directory with options.json + weights.hdf5, or a saved spaCy pipeline with an elmo component (default: 'default' unless both files are given)"),
     options_file: Optional[str] = typer.Option(None, "--options-file", help="options.json (path or URL); with --weight-file, overrides --weights"),
     weight_file: Optional[str] = typer.Option(None, "--weight-file", help="weights.hdf5 (path or URL)"),
     all_layers: bool = typer.Option(False, "--all", help="Write all layers: (n_layers + 1, n_tokens, dim) (the default)"),
