@@ -55,3 +55,14 @@ def test_factory_resolves_from_config_without_import():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "elmo" in proc.stdout
+
+
+def test_ci_tests_the_installed_package():
+    """In CI the package is pip-installed (not editable) and tests import it
+    from site-packages."""
+    import os
+
+    import spacy_elmo
+
+    if os.environ.get("CI"):
+        assert "site-packages" in spacy_elmo.__file__, spacy_elmo.__file__

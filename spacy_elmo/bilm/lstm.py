@@ -135,7 +135,9 @@ class BiLstm(nn.Module):
             state = self.zero_state(batch, tokens)
         lengths_cpu = lengths.cpu()
         sorted_lengths, order = torch.sort(lengths_cpu, descending=True, stable=True)
-        batch_sizes = [int((sorted_lengths > t).sum()) for t in range(int(sorted_lengths[0]) if batch else 0)]
+        longest = int(sorted_lengths[0]) if batch else 0
+        # Active rows at each step: rows are sorted, so the first n_t rows.
+        batch_sizes = (sorted_lengths.unsqueeze(0) > torch.arange(longest).unsqueeze(1)).sum(1).tolist()
         order_dev = order.to(tokens.device)
         # Zero the padding so that outputs (and skip connections) are zero there.
         x = tokens.index_select(0, order_dev) * _mask(sorted_lengths, seq, tokens)[0]

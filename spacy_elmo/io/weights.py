@@ -4,7 +4,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, Tuple, Union
+from typing import Dict, Iterator, Optional, Tuple, Union
 
 import numpy
 import torch
@@ -31,68 +31,74 @@ def read_options(path: PathLike) -> BiLMConfig:
     return BiLMConfig.from_options(options, path=str(path))
 
 
-def _tf_to_torch(config: BiLMConfig) -> Iterator[Tuple[str, Tuple[int, ...], Any]]:
-    """(dataset name, expected file shape, setter(module, array)) for every
-    dataset the biLM needs."""
+class _Entry:
+    """One dataset of the file: its name, its shape, and how it maps onto the
+    model (`get` returns the file-oriented array, `set` copies one in)."""
+
+    def __init__(self, name: str, shape: Tuple[int, ...], tensor, to_file, from_file):
+        self.name, self.shape = name, shape
+        self._tensor, self._to_file, self._from_file = tensor, to_file, from_file
+
+    def get(self, model: BiLM) -> numpy.ndarray:
+        return numpy.ascontiguousarray(self._to_file(self._tensor(model).detach().cpu().numpy()))
+
+    def set(self, model: BiLM, array: numpy.ndarray) -> None:
+        value = torch.from_numpy(numpy.ascontiguousarray(self._from_file(array)))
+        self._tensor(model).copy_(value)
+
+
+def _same(a: numpy.ndarray) -> numpy.ndarray:
+    return a
+
+
+def _transpose(a: numpy.ndarray) -> numpy.ndarray:
+    return a.T
+
+
+def _entries(config: BiLMConfig) -> Iterator[_Entry]:
+    """Every dataset the biLM needs, in the file's (TensorFlow) orientation."""
     nf, p, d = config.n_filters, config.projection_dim, config.lstm_dim
-
-    def setter(get_param, convert):
-        def apply(model: BiLM, array: numpy.ndarray) -> None:
-            param = get_param(model)
-            param.copy_(torch.from_numpy(numpy.ascontiguousarray(convert(array))))
-
-        return apply
-
-    yield "char_embed", (261, config.char_dim), setter(
-        lambda m: m.char_cnn.char_embed.weight[1:], lambda a: a
-    )
+    yield _Entry("char_embed", (261, config.char_dim),
+                 lambda m: m.char_cnn.char_embed.weight[1:], _same, _same)
     for i, (width, n) in enumerate(config.filters):
-        yield f"CNN/W_cnn_{i}", (1, width, config.char_dim, n), setter(
-            lambda m, i=i: m.char_cnn.convs[i].weight, lambda a: a[0].transpose(2, 1, 0)
-        )
-        yield f"CNN/b_cnn_{i}", (n,), setter(lambda m, i=i: m.char_cnn.convs[i].bias, lambda a: a)
+        # TF conv2d (1, width, char_dim, n) <-> Conv1d (n, char_dim, width)
+        yield _Entry(f"CNN/W_cnn_{i}", (1, width, config.char_dim, n),
+                     lambda m, i=i: m.char_cnn.convs[i].weight,
+                     lambda a: a.transpose(2, 1, 0)[None], lambda a: a[0].transpose(2, 1, 0))
+        yield _Entry(f"CNN/b_cnn_{i}", (n,), lambda m, i=i: m.char_cnn.convs[i].bias, _same, _same)
     for k in range(config.n_highway):
         for kind in ("transform", "carry"):
-            yield f"CNN_high_{k}/W_{kind}", (nf, nf), setter(
-                lambda m, k=k, kind=kind: getattr(m.char_cnn.highway, kind)[k].weight, lambda a: a.T
-            )
-            yield f"CNN_high_{k}/b_{kind}", (nf,), setter(
-                lambda m, k=k, kind=kind: getattr(m.char_cnn.highway, kind)[k].bias, lambda a: a
-            )
-    yield "CNN_proj/W_proj", (nf, p), setter(lambda m: m.char_cnn.proj.weight, lambda a: a.T)
-    yield "CNN_proj/b_proj", (p,), setter(lambda m: m.char_cnn.proj.bias, lambda a: a)
+            linear = lambda m, k=k, kind=kind: getattr(m.char_cnn.highway, kind)[k]  # noqa: E731
+            yield _Entry(f"CNN_high_{k}/W_{kind}", (nf, nf),
+                         lambda m, f=linear: f(m).weight, _transpose, _transpose)
+            yield _Entry(f"CNN_high_{k}/b_{kind}", (nf,), lambda m, f=linear: f(m).bias, _same, _same)
+    yield _Entry("CNN_proj/W_proj", (nf, p), lambda m: m.char_cnn.proj.weight, _transpose, _transpose)
+    yield _Entry("CNN_proj/b_proj", (p,), lambda m: m.char_cnn.proj.bias, _same, _same)
     for layer in range(config.n_layers):
-        for direction in (0, 1):
-            prefix = LSTM_PREFIX.format(direction=direction, layer=layer)
-            yield f"{prefix}/W_0", (p + p, 4 * d), setter(
-                lambda m, l=layer, r=direction: _LstmW0(m.lstm.layers[l], r), lambda a: a
-            )
-            yield f"{prefix}/B", (4 * d,), setter(
-                lambda m, l=layer, r=direction: m.lstm.layers[l].bias[r], lambda a: a
-            )
-            yield f"{prefix}/W_P_0", (d, p), setter(
-                lambda m, l=layer, r=direction: m.lstm.layers[l].weight_proj[r], lambda a: a
-            )
+        for r in (0, 1):
+            prefix = LSTM_PREFIX.format(direction=r, layer=layer)
+            lstm = lambda m, l=layer: m.lstm.layers[l]  # noqa: E731
+            # W_0 is [W_ih; W_hh] stacked on the input axis; ours are two tensors.
+            yield _Entry(f"{prefix}/W_0", (p + p, 4 * d),
+                         lambda m, f=lstm, r=r: _StackedW0(f(m), r), _same, _same)
+            yield _Entry(f"{prefix}/B", (4 * d,), lambda m, f=lstm, r=r: f(m).bias[r], _same, _same)
+            yield _Entry(f"{prefix}/W_P_0", (d, p),
+                         lambda m, f=lstm, r=r: f(m).weight_proj[r], _same, _same)
 
 
-class _LstmW0:
-    """W_0 in the file is [W_ih; W_hh] stacked on the input axis; ours are two
-    tensors. Quacks like a parameter for `copy_` and `data`."""
+class _StackedW0:
+    """A view of one direction's [W_ih; W_hh] with the tensor methods _Entry uses."""
 
     def __init__(self, layer, direction: int):
-        self.layer = layer
-        self.direction = direction
+        self.ih = layer.weight_ih[direction]
+        self.hh = layer.weight_hh[direction]
 
     def copy_(self, value: torch.Tensor) -> None:
-        n_in = self.layer.weight_ih.shape[1]
-        self.layer.weight_ih[self.direction].copy_(value[:n_in])
-        self.layer.weight_hh[self.direction].copy_(value[n_in:])
+        self.ih.copy_(value[: self.ih.shape[0]])
+        self.hh.copy_(value[self.ih.shape[0] :])
 
-    @property
-    def data(self) -> torch.Tensor:
-        return torch.cat(
-            [self.layer.weight_ih[self.direction], self.layer.weight_hh[self.direction]], dim=0
-        )
+    def detach(self) -> torch.Tensor:
+        return torch.cat([self.ih, self.hh], dim=0).detach()
 
 
 def load_weights(model: BiLM, weight_file: PathLike) -> None:
@@ -111,7 +117,8 @@ def load_weights(model: BiLM, weight_file: PathLike) -> None:
     except OSError as err:
         raise WeightsError(Errors.E012.format(path=path, err=err)) from None
     with handle, torch.no_grad():
-        for name, shape, apply in _tf_to_torch(config):
+        for entry in _entries(config):
+            name, shape = entry.name, entry.shape
             if name not in handle:
                 raise WeightsError(
                     Errors.E010.format(
@@ -132,7 +139,7 @@ def load_weights(model: BiLM, weight_file: PathLike) -> None:
                 raise WeightsError(
                     Errors.E011.format(path=path, name=name, shape="non-finite values", expected=shape)
                 )
-            apply(model, array)
+            entry.set(model, array)
 
 
 def load_bilm(options_file: PathLike, weight_file: PathLike) -> BiLM:
@@ -142,7 +149,9 @@ def load_bilm(options_file: PathLike, weight_file: PathLike) -> BiLM:
     return model.eval()
 
 
-def export_bilm(model: BiLM, output_dir: PathLike, extra: Dict[str, numpy.ndarray] = {}) -> Path:
+def export_bilm(
+    model: BiLM, output_dir: PathLike, extra: Optional[Dict[str, numpy.ndarray]] = None
+) -> Path:
     """Write `options.json` + `weights.hdf5` in the bilm-tf layout that bilm-tf,
     AllenNLP and `load_bilm` read. Written to temporary files and renamed.
 
@@ -153,11 +162,8 @@ def export_bilm(model: BiLM, output_dir: PathLike, extra: Dict[str, numpy.ndarra
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    arrays: Dict[str, numpy.ndarray] = {}
-    with torch.no_grad():
-        for name, shape, _ in _tf_to_torch(model.config):
-            arrays[name] = _read_back(model, name, shape)
-    arrays.update(extra)
+    arrays = {entry.name: entry.get(model) for entry in _entries(model.config)}
+    arrays.update(extra or {})
     fd, tmp = tempfile.mkstemp(dir=output_dir, suffix=".hdf5.tmp")
     os.close(fd)
     try:
@@ -170,33 +176,6 @@ def export_bilm(model: BiLM, output_dir: PathLike, extra: Dict[str, numpy.ndarra
             os.unlink(tmp)
     atomic_write_text(output_dir / "options.json", json.dumps(model.config.to_options(), indent=2))
     return output_dir
-
-
-def _read_back(model: BiLM, name: str, shape: Tuple[int, ...]) -> numpy.ndarray:
-    """The file array for dataset `name`: the inverse of the loader's setter."""
-    cnn = model.char_cnn
-    parts = name.split("/")
-    if name == "char_embed":
-        return cnn.char_embed.weight[1:].cpu().numpy().copy()
-    if parts[0] == "CNN":
-        i = int(parts[1].rsplit("_", 1)[1])
-        if parts[1].startswith("W_"):
-            return cnn.convs[i].weight.cpu().numpy().transpose(2, 1, 0)[None].copy()
-        return cnn.convs[i].bias.cpu().numpy().copy()
-    if parts[0].startswith("CNN_high_"):
-        k = int(parts[0].rsplit("_", 1)[1])
-        kind = parts[1].split("_", 1)[1]
-        linear = getattr(cnn.highway, kind)[k]
-        return (linear.weight.T if parts[1].startswith("W_") else linear.bias).cpu().numpy().copy()
-    if parts[0] == "CNN_proj":
-        return (cnn.proj.weight.T if parts[1] == "W_proj" else cnn.proj.bias).cpu().numpy().copy()
-    direction = int(parts[0].split("_")[1])
-    layer = model.lstm.layers[int(parts[3][len("Cell") :])]
-    if parts[-1] == "W_0":
-        return _LstmW0(layer, direction).data.cpu().numpy().copy()
-    if parts[-1] == "B":
-        return layer.bias[direction].cpu().numpy().copy()
-    return layer.weight_proj[direction].cpu().numpy().copy()
 
 
 def atomic_write_text(path: Path, text: str) -> None:
