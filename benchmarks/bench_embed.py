@@ -120,7 +120,7 @@ def baseline_embed(model: BiLM, sentences: List[List[str]]) -> torch.Tensor:
     return layers[:, :, 1:-1] * mask[:, None, 2:, None]  # drop <S>, </S> positions
 
 
-def run_component(model: BiLM, sentences, token_budget: int):
+def run_component(model: BiLM, sentences, token_budget: int, bf16: bool = False):
     import spacy
     from spacy.tokens import Doc
 
@@ -129,7 +129,8 @@ def run_component(model: BiLM, sentences, token_budget: int):
     nlp = spacy.blank("en")
     # reset mode: the baseline starts every sentence from the zero state too
     elmo = nlp.add_pipe(
-        "elmo", config={"model": {"token_budget": token_budget, "bilm": {"state_mode": "reset"}}}
+        "elmo", config={"model": {"token_budget": token_budget,
+                           "bilm": {"state_mode": "reset", "mixed_precision": bf16}}}
     )
     set_bilm(elmo.model, model)
     docs = [Doc(nlp.vocab, words=s, sent_starts=[True] + [False] * (len(s) - 1)) for s in sentences]
@@ -155,6 +156,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64, help="baseline sentences per batch")
     parser.add_argument("--token-budget", type=int, default=4096)
+    parser.add_argument("--bf16", action="store_true", help="also time the opt-in bf16 mode")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sentences = wikitext_sentences(args.tokens)
@@ -163,6 +165,8 @@ def main() -> None:
     run_component(model, sentences[:8], args.token_budget)  # warm up
     ours, t_ours = run_component(model, sentences, args.token_budget)
     rss_ours = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.bf16:
+        ours_bf16, t_bf16 = run_component(model, sentences, args.token_budget, bf16=True)
     base, t_base = run_baseline(model, sentences, args.batch_size)
     rss_all = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     deviation = max(float(numpy.abs(a - b).max()) for a, b in zip(ours, base))
@@ -170,6 +174,10 @@ def main() -> None:
     print(f"{'implementation':<28}{'tokens/s':>12}{'seconds':>10}")
     print(f"{'elmo component (ours)':<28}{n_tokens / t_ours:>12.0f}{t_ours:>10.2f}")
     print(f"{'plain loop baseline':<28}{n_tokens / t_base:>12.0f}{t_base:>10.2f}")
+    if args.bf16:
+        dev_bf16 = max(float(numpy.abs(a - b).max()) for a, b in zip(ours_bf16, base))
+        print(f"{'elmo component, bf16':<28}{n_tokens / t_bf16:>12.0f}{t_bf16:>10.2f}")
+        print(f"bf16 speed-up x{t_base / t_bf16:.2f}; max |bf16 - baseline| = {dev_bf16:.2e}")
     print(f"speed-up x{t_base / t_ours:.2f}; max |ours - baseline| = {deviation:.2e}")
     print(f"peak RSS after ours {rss_ours:.0f} MiB, after both {rss_all:.0f} MiB")
 

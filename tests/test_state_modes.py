@@ -68,3 +68,12 @@ def test_inference_builds_no_graph(bilm):
 def test_unknown_mode(bilm):
     with pytest.raises(ValueError, match="warm"):
         bilm.embed(batch_to_ids([SENTENCES[0]]), mode="sticky")
+
+
+def test_bf16_mode_is_close_to_fp32(bilm):
+    ids = batch_to_ids(SENTENCES[:4])
+    exact, n = bilm.embed(ids, mode="reset")
+    approx, n2 = bilm.embed(ids, mode="reset", bf16=True)
+    assert torch.equal(n, n2) and approx.dtype == torch.float32
+    deviation = (exact - approx).abs().max().item()
+    assert 0 < deviation < 0.1  # bf16 has ~3 significant digits

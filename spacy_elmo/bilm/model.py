@@ -127,12 +127,16 @@ class BiLM(nn.Module):
         return stacked * mask[:, None, :, None].to(stacked.dtype), n_tokens, final
 
     @torch.inference_mode()
-    def embed(self, char_ids: torch.Tensor, mode: str = "warm") -> Tuple[torch.Tensor, torch.Tensor]:
+    def embed(
+        self, char_ids: torch.Tensor, mode: str = "warm", bf16: bool = False
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """ELMo layers for sentences, inference only: no dropout, no autograd
         graph. In "carry" mode the final states are kept for the next call.
 
         char_ids (torch.Tensor[int64]): *Shape:* (batch, seq, max_chars), with markers.
         mode (str): "warm", "reset" or "carry".
+        bf16 (bool): opt-in bfloat16 autocast of matmuls and convolutions
+            (fast on GPUs and CPUs with bf16 instructions; not exact).
         RETURNS (Tuple[Tensor, Tensor]): layers *Shape:* (batch, n_layers + 1,
             seq - 2, 2 * projection_dim), zero at padding, and token counts
             *Shape:* (batch,).
@@ -141,7 +145,9 @@ class BiLM(nn.Module):
         self.eval()
         try:
             state = self.initial_state(mode, char_ids.shape[0])
-            layers, n_tokens, final = self.elmo_layers(char_ids, state)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+                layers, n_tokens, final = self.elmo_layers(char_ids, state)
+            layers = layers.float()
         finally:
             self.train(was_training)
         if mode == "carry":

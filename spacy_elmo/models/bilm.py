@@ -43,7 +43,8 @@ def build_elmo_bilm_v1(
     weight_file (Optional[str]): path or URL of weights.hdf5.
     state_mode (str): "warm" (default), "reset" or "carry" (see bilm/model.py).
     fine_tune (bool): whether training updates the biLM (default: frozen).
-    mixed_precision (bool): autocast on GPU.
+    mixed_precision (bool): opt-in bfloat16 autocast at inference (and the
+        shim's autocast on GPU); faster where bf16 is native, not exact.
     RETURNS (Model[List[Sequence[str]], List[Floats3d]]): per sequence, all
         ELMo layers (n_layers + 1, n_tokens, 2 * projection_dim).
     """
@@ -66,6 +67,7 @@ def build_elmo_bilm_v1(
             "weight_file": weight_file,
             "state_mode": state_mode,
             "fine_tune": fine_tune,
+            "mixed_precision": mixed_precision,
         },
     )
 
@@ -111,7 +113,7 @@ def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Call
     char_ids = torch.from_numpy(_encode_batch(encoder, X, bilm.config.max_chars))
     mode = model.attrs["state_mode"]
     if not (is_train and model.attrs["fine_tune"]):
-        layers, n_tokens = bilm.embed(char_ids, mode=mode)
+        layers, n_tokens = bilm.embed(char_ids, mode=mode, bf16=model.attrs["mixed_precision"])
         return _split(model, layers, n_tokens), lambda dY: []
     # Fine-tuning: a differentiable pass (dropout on); the shim's finish_update
     # applies the optimizer to every parameter that received a gradient.
