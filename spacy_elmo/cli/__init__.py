@@ -8,3 +8,4 @@ from ._app import app
 spacy_app.add_typer(app, name="elmo")
 
 __all__ = ["app"]
+from . import pretrain  # noqa: F401

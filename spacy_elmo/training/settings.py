@@ -67,7 +67,12 @@ def load_config(path: Union[str, Path], overrides: Dict[str, Any] = {}):
     path = Path(path)
     if not path.exists():
         raise OptionsError(Errors.E013.format(path=path, hint="Pass a config such as configs/bilm_tiny.cfg."))
-    return Config().from_disk(path, overrides=dict(overrides), interpolate=True)
+    from confection import ConfigValidationError
+
+    try:
+        return Config().from_disk(path, overrides=dict(overrides), interpolate=True)
+    except ConfigValidationError as err:
+        raise OptionsError(Errors.E200.format(path=path, why=str(err).strip())) from None
 
 
 def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSettings:

@@ -176,6 +176,8 @@ def pretrain(
             "lstm_state": tuple(s.detach().cpu() for s in state),
             "torch_rng": torch.get_rng_state(),
             "sampler_rng": sampler.generator.get_state() if sampler is not None else None,
+            # lets tests check that DDP kept every worker's parameters identical
+            "param_sum": float(sum(p.detach().double().sum() for p in model.parameters())),
         }
         workers = [worker]
         if world_size > 1:
@@ -249,7 +251,7 @@ def pretrain(
             else:
                 optimizer.step()
             step += 1
-            value = float(loss)
+            value = float(loss.detach())
             pending["nll"] += float(sums.sum()) / 2
             pending["n"] += float(n.sum()) / 2
             pending["time"] += time.perf_counter() - started
