@@ -83,3 +83,64 @@ class Errors:
         "whitespace-tokenized sentence (remove blank lines)."
     )
     E044 = "Unknown output '{output}': use 'all', 'top' or 'average'."
+
+    # Pretraining (spacy_elmo.training, `python -m spacy elmo pretrain`)
+    E200 = "{path}: {why}"
+    E201 = (
+        "{path}: the file is empty (no tokens on any line). Training and evaluation "
+        "text needs one whitespace-tokenized sentence or line per row."
+    )
+    E202 = (
+        "{path}, line {line}: the line is {n_chars:,} characters long, more than "
+        "max_line_chars={limit:,} ([training] max_line_chars in the config). Split the "
+        "text into sentences or lines, or raise the limit."
+    )
+    E203 = (
+        "{path}, line {line}: not valid UTF-8 ({err}). Convert the file to UTF-8, "
+        "e.g. `iconv -f latin1 -t utf-8 {path} > fixed.txt`."
+    )
+    E204 = (
+        "{path}, line {line}: the token '{token}' already appeared on line {first}. A "
+        "vocabulary file holds each token once, one a line."
+    )
+    E205 = (
+        "{path}: config is missing the key '{key}'. Add it (see configs/bilm_tiny.cfg "
+        "for every key) or pass it on the command line as --{key} VALUE."
+    )
+    E206 = "{path}: config key '{key}' has the invalid value {value!r}: {why}"
+    E207 = (
+        "Config key '{key}': no file matches {pattern!r}. Pass existing text files or "
+        "globs, comma-separated, e.g. --{key} 'data/train/*.txt'."
+    )
+    E208 = (
+        "{path}: the checkpoint was written for a different model or vocabulary "
+        "({diff}). Resume with the config it was trained with, or start a new "
+        "OUTPUT_DIR without --resume."
+    )
+    E209 = (
+        "{path}: no checkpoint to resume from. Run without --resume to start "
+        "training, or pass the OUTPUT_DIR of an earlier run."
+    )
+    E210 = (
+        "{path}: cannot read the checkpoint ({err}). It may be truncated: delete it "
+        "and resume from model-last/ by starting a new run."
+    )
+    E211 = (
+        "{path}: the directory is not a pretrained biLM with a softmax: it needs "
+        "options.json, weights.hdf5 (with softmax/W and softmax/b) and vocab.txt "
+        "(missing: {missing}). Pass model-last/ or model-best/ written by "
+        "`python -m spacy elmo pretrain`."
+    )
+    E212 = (
+        "{path}: '{key}' has shape {shape}, but the model and vocab.txt ({n_vocab} "
+        "tokens) need {expected}."
+    )
+    E213 = (
+        "Mixed precision '{dtype}' needs a CUDA GPU ([training] mixed_precision). "
+        "Use mixed_precision = \"no\" on CPU, or pass --gpu-id."
+    )
+    E214 = (
+        "{path}: the vocabulary must start with '<S>', '</S>', '<UNK>' (found "
+        "{found}). Build it with spacy_elmo.training.vocab.build_vocab or add them "
+        "as the first three lines."
+    )

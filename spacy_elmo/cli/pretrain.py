@@ -1,0 +1,100 @@
+"""`python -m spacy elmo pretrain | evaluate-lm | dump-token-embeddings`."""
+import json
+from pathlib import Path
+
+import typer
+from wasabi import msg
+
+from ._app import app
+
+EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command("pretrain", context_settings=EXTRA_ARGS)
+def pretrain_cli(
+    # fmt: off
+    ctx: typer.Context,  # extra arguments: config overrides, e.g. --paths.train data.txt
+    config_path: Path = typer.Argument(..., help="Pretraining config, e.g. configs/bilm_tiny.cfg", exists=True, dir_okay=False),
+    output_dir: Path = typer.Argument(..., help="Directory for model-last/, model-best/, checkpoints/, metrics.jsonl"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU; under torchrun each process uses LOCAL_RANK"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT_DIR/checkpoints/last.pt with identical results"),
+    # fmt: on
+):
+    """Pretrain a character-CNN biLM on whitespace-tokenized text (one sentence
+    or line per row) and export it in the bilm-tf/AllenNLP format. Run the same
+    command under `torchrun --nproc_per_node N` for several GPUs."""
+    from spacy.cli._util import parse_config_overrides
+
+    from ..errors import ElmoError
+    from ..training.settings import load_config, parse_settings
+    from ..training.train import pretrain
+
+    overrides = parse_config_overrides(ctx.args)
+    try:
+        settings = parse_settings(load_config(config_path, overrides), path=str(config_path))
+        result = pretrain(settings, output_dir, gpu_id=gpu_id, resume=resume)
+    except ElmoError as err:
+        msg.fail(str(err), exits=1)
+    if result["interrupted"]:
+        msg.warn(
+            f"Interrupted at step {result['step']}: checkpoint and {output_dir / 'model-last'} saved. "
+            f"Continue with the same command plus --resume."
+        )
+    else:
+        msg.good(f"Trained {result['step']} steps ({result['tokens']:,} tokens): {output_dir / 'model-last'}")
+
+
+@app.command("evaluate-lm")
+def evaluate_lm_cli(
+    # fmt: off
+    model_dir: Path = typer.Argument(..., help="model-last/ or model-best/ written by `pretrain`", exists=True, file_okay=False),
+    text_file: Path = typer.Argument(..., help="Whitespace-tokenized text, one sentence or line per row", exists=True, dir_okay=False),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Rows evaluated in parallel (state carries within a row)"),
+    unroll: int = typer.Option(20, "--unroll", help="Tokens per window"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+    # fmt: on
+):
+    """Print the exact (full-softmax) forward, backward and mean perplexity of a
+    pretrained biLM on a text file as one JSON object."""
+    from ..errors import ElmoError
+    from ..training.checkpoint import load_model
+    from ..training.data import expand_paths
+    from ..training.evaluate import evaluate_lm
+
+    try:
+        model, vocab = load_model(model_dir)
+        device = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
+        model.to(device)
+        result = evaluate_lm(model, vocab, expand_paths(str(text_file), "TEXT_FILE"), batch_size, unroll)
+    except ElmoError as err:
+        msg.fail(str(err), exits=1)
+    print(json.dumps(result))
+
+
+@app.command("dump-token-embeddings")
+def dump_token_embeddings_cli(
+    # fmt: off
+    model_dir: Path = typer.Argument(..., help="Directory with options.json and weights.hdf5 (or lm_weights.hdf5)", exists=True, file_okay=False),
+    vocab_file: Path = typer.Argument(..., help="Word list, one word a line, no duplicates", exists=True, dir_okay=False),
+    output_file: Path = typer.Argument(..., help="hdf5 file to write, dataset 'embedding' (n_words, projection_dim)"),
+    # fmt: on
+):
+    """Write the context-free char-CNN embedding of every word in a list, so
+    that known words can skip the char CNN (bilm-tf's token-embedding cache)."""
+    from ..errors import ElmoError, Errors
+    from ..io.weights import load_bilm
+    from ..training.token_embeddings import dump_token_embeddings
+
+    weights = model_dir / "weights.hdf5"
+    if not weights.exists() and (model_dir / "lm_weights.hdf5").exists():
+        weights = model_dir / "lm_weights.hdf5"
+    try:
+        if not weights.exists():
+            from ..errors import WeightsError
+
+            raise WeightsError(Errors.E013.format(path=weights, hint="MODEL_DIR needs options.json and weights.hdf5."))
+        model = load_bilm(model_dir / "options.json", weights)
+        n = dump_token_embeddings(model, vocab_file, output_file)
+    except ElmoError as err:
+        msg.fail(str(err), exits=1)
+    msg.good(f"Wrote {n} token embeddings to {output_file}")

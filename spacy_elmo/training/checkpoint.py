@@ -1,0 +1,119 @@
+"""Checkpoints for exact resume, and the exported model directories.
+
+`checkpoints/last.pt` holds everything an uninterrupted run would still have
+in memory: parameters, optimizer state, step and token counters, every
+worker's stream position and carried LSTM state, and the random states
+(dropout, candidate sampler). `model-last/` and `model-best/` hold the
+published bilm-tf layout (options.json + weights.hdf5) plus `softmax/W`,
+`softmax/b` in weights.hdf5 and `vocab.txt`.
+"""
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Tuple, Union
+
+import numpy
+import torch
+
+from ..errors import Errors, InputError, WeightsError
+from ..io.weights import export_bilm, load_bilm
+from .lm import BiLanguageModel
+from .vocab import Vocab
+
+PathLike = Union[str, Path]
+CHECKPOINT = Path("checkpoints") / "last.pt"
+
+
+def vocab_digest(vocab: Vocab) -> str:
+    return hashlib.sha256("\n".join(vocab.tokens).encode("utf8")).hexdigest()
+
+
+def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
+    """torch.save to a temporary file beside `path`, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".pt.tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: Path, model: BiLanguageModel, vocab: Vocab) -> Dict[str, Any]:
+    """Read a checkpoint and check it matches the model shape and vocabulary
+    before anything is loaded."""
+    if not path.exists():
+        raise InputError(Errors.E209.format(path=path))
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # truncated / not a torch file
+        raise InputError(Errors.E210.format(path=path, err=err)) from None
+    diffs = []
+    saved = payload["options"]
+    current = model.config.to_options()
+    for section in ("lstm", "char_cnn"):
+        for key in sorted(set(saved[section]) | set(current[section])):
+            if saved[section].get(key) != current[section].get(key):
+                diffs.append(
+                    f"model {section}.{key}: checkpoint {saved[section].get(key)!r}, "
+                    f"config {current[section].get(key)!r}"
+                )
+    if payload["vocab_size"] != len(vocab) or payload["vocab_sha256"] != vocab_digest(vocab):
+        diffs.append(f"vocabulary: checkpoint {payload['vocab_size']} tokens, now {len(vocab)} tokens")
+    if diffs:
+        raise InputError(Errors.E208.format(path=path, diff="; ".join(diffs)))
+    return payload
+
+
+def export_model(model: BiLanguageModel, vocab: Vocab, output_dir: PathLike) -> Path:
+    """Write options.json + weights.hdf5 (with softmax/W, softmax/b) + vocab.txt."""
+    output_dir = Path(output_dir)
+    extra = {
+        "softmax/W": model.softmax.weight.detach().float().cpu().numpy(),
+        "softmax/b": model.softmax.bias.detach().float().cpu().numpy(),
+    }
+    was = model.bilm.training
+    bilm = model.bilm.cpu() if model.softmax.weight.device.type != "cpu" else model.bilm
+    try:
+        export_bilm(bilm, output_dir, extra=extra)
+    finally:
+        model.bilm.to(model.softmax.weight.device).train(was)
+    vocab.to_disk(output_dir / "vocab.txt")
+    return output_dir
+
+
+def load_model(model_dir: PathLike) -> Tuple[BiLanguageModel, Vocab]:
+    """Load an exported model directory (model-last/ or model-best/)."""
+    import h5py
+
+    model_dir = Path(model_dir)
+    needed = ("options.json", "weights.hdf5", "vocab.txt")
+    missing = [n for n in needed if not (model_dir / n).exists()]
+    if missing:
+        raise WeightsError(Errors.E211.format(path=model_dir, missing=", ".join(missing)))
+    bilm = load_bilm(model_dir / "options.json", model_dir / "weights.hdf5")
+    vocab = Vocab.from_disk(model_dir / "vocab.txt")
+    model = BiLanguageModel(bilm.config, len(vocab))
+    model.bilm = bilm
+    p = bilm.config.projection_dim
+    with h5py.File(model_dir / "weights.hdf5", "r") as handle:
+        for key, expected, param in (
+            ("softmax/W", (len(vocab), p), model.softmax.weight),
+            ("softmax/b", (len(vocab),), model.softmax.bias),
+        ):
+            if key not in handle:
+                raise WeightsError(Errors.E211.format(path=model_dir, missing=f"weights.hdf5 {key}"))
+            array = numpy.asarray(handle[key][...], dtype=numpy.float32)
+            if array.shape != expected:
+                raise WeightsError(
+                    Errors.E212.format(
+                        path=model_dir / "weights.hdf5", key=key, shape=array.shape,
+                        n_vocab=len(vocab), expected=expected,
+                    )
+                )
+            with torch.no_grad():
+                param.copy_(torch.from_numpy(array))
+    return model.eval(), vocab

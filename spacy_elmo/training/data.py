@@ -1,0 +1,244 @@
+"""Streamed training text -> batches of windows for truncated BPTT.
+
+The text is never loaded whole: files are read line by line (plain or .gz),
+each line is one whitespace-tokenized sentence. Lines are sharded across
+distributed workers by index (line i goes to worker i % world_size).
+
+Every batch row is its own token stream. Sentences are wrapped as bilm-tf does:
+the forward stream holds `<S> w1 .. wn </S>`, the backward stream the same
+sentence reversed, `</S> wn .. w1 <S>`, so both streams have the same length
+and one window position cuts both (Peters et al. 2018; bilm-tf
+`Vocabulary.encode(reverse=True)`). A window has `unroll + 1` tokens: inputs
+0..T-1, targets 1..T; the next window starts at the last input's successor, so
+the LSTM state carries across windows. Each new sentence goes to the row with
+the least buffered text (deterministic), which keeps rows balanced.
+
+Targets that cross a sentence boundary (`</S> -> <S>` forward, `<S> -> </S>`
+backward) are not predicted: each sentence of n words has n + 1 targets per
+direction (its words and the closing marker).
+"""
+import glob
+import gzip
+from pathlib import Path
+from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import torch
+
+from ..bilm.chars import BOS_TOKEN, EOS_TOKEN, CharEncoder
+from ..errors import Errors, InputError
+from .vocab import Vocab
+
+IGNORE = -1
+PathLike = Union[str, Path]
+
+
+def expand_paths(spec: Union[None, str, Sequence[str]], key: str) -> List[Path]:
+    """Files for a config value: a path, a glob, or several of them separated
+    by commas (or given as a list). Each pattern must match something."""
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        return []
+    patterns = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    files: List[Path] = []
+    for pattern in patterns:
+        matches = sorted(glob.glob(str(pattern))) if glob.has_magic(str(pattern)) else [str(pattern)]
+        matches = [m for m in matches if Path(m).is_file()]
+        if not matches:
+            raise InputError(Errors.E207.format(key=key, pattern=str(pattern)))
+        files.extend(Path(m) for m in matches)
+    for path in files:
+        if path.stat().st_size == 0:
+            raise InputError(Errors.E201.format(path=path))
+    return files
+
+
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def iter_lines(
+    paths: Sequence[Path],
+    max_line_chars: int,
+    rank: int = 0,
+    world_size: int = 1,
+    start: int = 0,
+) -> Iterator[Tuple[int, List[str]]]:
+    """(global line index, tokens) for this worker's non-empty lines.
+
+    Lines are decoded one at a time so that errors name the line: bad UTF-8,
+    a line over `max_line_chars`, a file without any token.
+    start (int): skip global lines before this index (resuming).
+    """
+    index = 0
+    for path in paths:
+        has_tokens = False
+        with _open(path) as handle:
+            for number, raw in enumerate(handle, start=1):
+                mine = index >= start and index % world_size == rank
+                index += 1
+                if not mine:
+                    has_tokens = has_tokens or bool(raw.strip())
+                    continue
+                try:
+                    text = raw.decode("utf8")
+                except UnicodeDecodeError as err:
+                    raise InputError(Errors.E203.format(path=path, line=number, err=err)) from None
+                if len(text) > max_line_chars:
+                    raise InputError(
+                        Errors.E202.format(path=path, line=number, n_chars=len(text), limit=max_line_chars)
+                    )
+                tokens = text.split()
+                if tokens:
+                    has_tokens = True
+                    yield index - 1, tokens
+        if not has_tokens and start == 0:
+            raise InputError(Errors.E201.format(path=path))
+
+
+class Batch:
+    """One window for every row.
+
+    chars (Tensor[int64]): *Shape:* (n_unique, max_chars), the distinct tokens.
+    index (Tensor[int64]): *Shape:* (2, batch, unroll), row of `chars` for each
+        input position; direction 0 forward, 1 backward stream.
+    targets (Tensor[int64]): *Shape:* (2, batch, unroll), vocab ids, -1 = ignore.
+    """
+
+    def __init__(self, chars: torch.Tensor, index: torch.Tensor, targets: torch.Tensor):
+        self.chars = chars
+        self.index = index
+        self.targets = targets
+
+    @property
+    def n_targets(self) -> int:
+        return int((self.targets >= 0).sum())
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(*(t.to(device, non_blocking=True) for t in (self.chars, self.index, self.targets)))
+
+
+class WindowStream:
+    """Batches of `unroll`-token windows over `batch_size` row streams.
+
+    repeat (bool): start the next epoch when the files end (training); the row
+        buffers carry over. Otherwise stop, and with `flush` emit the remaining
+        text in padded windows (evaluation: every target counted once).
+    max_epochs (Optional[int]): with repeat, stop after this many epochs.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        vocab: Vocab,
+        batch_size: int,
+        unroll: int,
+        max_chars: int = 50,
+        max_line_chars: int = 20_000,
+        rank: int = 0,
+        world_size: int = 1,
+        repeat: bool = True,
+        max_epochs: Optional[int] = None,
+        flush: bool = False,
+    ):
+        self.paths = list(paths)
+        self.vocab = vocab
+        self.batch_size = batch_size
+        self.unroll = unroll
+        self.max_line_chars = max_line_chars
+        self.rank = rank
+        self.world_size = world_size
+        self.repeat = repeat
+        self.max_epochs = max_epochs
+        self.flush = flush
+        self.encoder = CharEncoder(max_chars)
+        self.epoch = 0
+        self.next_line = 0  # global line index to read next in this epoch
+        self.rows: List[List[str]] = [[] for _ in range(batch_size)]  # forward streams
+        self.back: List[List[str]] = [[] for _ in range(batch_size)]  # backward streams
+        self._lines: Optional[Iterator[Tuple[int, List[str]]]] = None
+        self._done = False
+
+    # -- state for exact resume ------------------------------------------------
+    def state_dict(self) -> Dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "next_line": self.next_line,
+            "rows": [list(r) for r in self.rows],
+            "back": [list(r) for r in self.back],
+            "done": self._done,
+        }
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.epoch = state["epoch"]
+        self.next_line = state["next_line"]
+        self.rows = [list(r) for r in state["rows"]]
+        self.back = [list(r) for r in state["back"]]
+        self._done = state["done"]
+        self._lines = None
+
+    # -- reading -----------------------------------------------------------------
+    def _read_sentence(self) -> Optional[List[str]]:
+        """The next sentence of this worker, moving to the next epoch if needed."""
+        while True:
+            if self._lines is None:
+                self._lines = iter_lines(
+                    self.paths, self.max_line_chars, self.rank, self.world_size, self.next_line
+                )
+            item = next(self._lines, None)
+            if item is not None:
+                self.next_line = item[0] + 1
+                return item[1]
+            self._lines = None
+            if not self.repeat or (self.max_epochs is not None and self.epoch + 1 >= self.max_epochs):
+                return None
+            self.epoch += 1
+            self.next_line = 0
+
+    def _fill(self) -> bool:
+        """Read sentences until every row holds a full window; False at the end."""
+        need = self.unroll + 1
+        while True:
+            lengths = [len(r) for r in self.rows]
+            if min(lengths) >= need:
+                return True
+            words = self._read_sentence()
+            if words is None:
+                return False
+            row = lengths.index(min(lengths))
+            self.rows[row].extend([BOS_TOKEN] + words + [EOS_TOKEN])
+            self.back[row].extend([EOS_TOKEN] + words[::-1] + [BOS_TOKEN])
+
+    def __iter__(self) -> Iterator[Batch]:
+        return self
+
+    def __next__(self) -> Batch:
+        if self._done:
+            raise StopIteration
+        if not self._fill():
+            if not self.flush or max(len(r) for r in self.rows) < 2:
+                self._done = True
+                raise StopIteration
+        return self._cut()
+
+    def _cut(self) -> Batch:
+        T, B = self.unroll, self.batch_size
+        unique: Dict[str, int] = {}
+        index = torch.zeros(2, B, T, dtype=torch.long)
+        targets = torch.full((2, B, T), IGNORE, dtype=torch.long)
+        lookup = self.vocab.lookup
+        skip = (BOS_TOKEN, EOS_TOKEN)  # boundary target per direction
+        for direction, streams in enumerate((self.rows, self.back)):
+            for b, stream in enumerate(streams):
+                window = stream[: T + 1]
+                ids = [unique.setdefault(tok, len(unique)) for tok in window[:T]]
+                index[direction, b, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+                for t, tok in enumerate(window[1:]):
+                    if not (tok == skip[direction] and window[t] == skip[1 - direction]):
+                        targets[direction, b, t] = lookup(tok)
+        for streams in (self.rows, self.back):
+            for b in range(B):
+                # keep the last input's successor: it is the next window's first input
+                del streams[b][: min(T, max(len(streams[b]) - 1, 0))]
+        if not unique:
+            unique[BOS_TOKEN] = 0
+        chars = torch.from_numpy(self.encoder.encode(list(unique)))
+        return Batch(chars, index, targets)

@@ -1,0 +1,125 @@
+"""The bidirectional LM trained by `pretrain`: our `BiLM` (char CNN + biLSTM
+with projection and clipping) plus the softmax shared by both directions.
+
+The two directions read different streams during training (the forward stream
+and the per-sentence reversed stream, see data.py), so the biLSTM layers are
+called directly with (2, batch, unroll, dim) inputs. This is exactly
+`BiLstm.forward` for full-length rows: dropout on the inputs of layers above
+the first, skip connections for layers above the first.
+"""
+import math
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..bilm.config import BiLMConfig
+from ..bilm.lstm import LstmState
+from ..bilm.model import BiLM
+from .data import Batch
+from .softmax import LogUniformSampler, SharedSoftmax
+
+
+class BiLanguageModel(nn.Module):
+    """biLM + shared softmax.
+
+    config (BiLMConfig): the biLM shape.
+    vocab_size (int): rows of the softmax.
+    dropout (float): between LSTM layers and on the top layer before the softmax.
+    """
+
+    def __init__(self, config: BiLMConfig, vocab_size: int, dropout: float = 0.0):
+        super().__init__()
+        self.config = config
+        self.dropout = dropout
+        self.bilm = BiLM(config, dropout=dropout)
+        self.softmax = SharedSoftmax(vocab_size, config.projection_dim)
+
+    def init_like_bilm_tf(self, generator: Optional[torch.Generator] = None) -> None:
+        """bilm-tf's initializers (training/bilm/model.py): char embedding
+        U(-1, 1); relu convolutions N(0, 1/(width * char_dim)); highway
+        N(0, 1/n) with carry bias -2; projection N(0, 1/n); LSTM Glorot-uniform."""
+        cnn = self.bilm.char_cnn
+        with torch.no_grad():
+            cnn.char_embed.weight.uniform_(-1.0, 1.0, generator=generator)
+            cnn.char_embed.weight[0].zero_()
+            for conv, (width, _) in zip(cnn.convs, self.config.filters):
+                if self.config.activation == "relu":
+                    std = math.sqrt(1.0 / (width * self.config.char_dim))
+                    conv.weight.normal_(0.0, std, generator=generator)
+                else:
+                    conv.weight.uniform_(-0.05, 0.05, generator=generator)
+                conv.bias.zero_()
+            n = self.config.n_filters
+            for transform, carry in zip(cnn.highway.transform, cnn.highway.carry):
+                transform.weight.normal_(0.0, math.sqrt(1.0 / n), generator=generator)
+                carry.weight.normal_(0.0, math.sqrt(1.0 / n), generator=generator)
+                transform.bias.zero_()
+                carry.bias.fill_(-2.0)
+            cnn.proj.weight.normal_(0.0, math.sqrt(1.0 / n), generator=generator)
+            cnn.proj.bias.zero_()
+            for layer in self.bilm.lstm.layers:
+                fan_in = layer.weight_ih.shape[1] + layer.weight_hh.shape[1]
+                limit = math.sqrt(6.0 / (fan_in + 4 * layer.lstm_dim))
+                layer.weight_ih.uniform_(-limit, limit, generator=generator)
+                layer.weight_hh.uniform_(-limit, limit, generator=generator)
+                limit = math.sqrt(6.0 / (layer.lstm_dim + layer.projection_dim))
+                layer.weight_proj.uniform_(-limit, limit, generator=generator)
+                layer.bias.zero_()
+            self.softmax.weight.normal_(0.0, 1.0 / math.sqrt(self.config.projection_dim), generator=generator)
+            self.softmax.bias.zero_()
+
+    def zero_state(self, batch: int) -> LstmState:
+        return self.bilm.lstm.zero_state(batch, self.softmax.weight)
+
+    def hidden(self, batch: Batch, state: LstmState) -> Tuple[torch.Tensor, LstmState]:
+        """Top-layer outputs of both directions.
+
+        RETURNS: *Shape:* (2, batch, unroll, projection_dim) (0 forward,
+            1 backward, each in its own stream's reading order) and the final
+            state (h, c) to carry to the next window.
+        """
+        tokens = self.bilm.char_cnn(batch.chars)  # (n_unique, p)
+        inputs = tokens[batch.index]  # (2, B, T, p)
+        _, B, T, _ = inputs.shape
+        sizes = [B] * T
+        h_all, c_all = state
+        final_h, final_c = [], []
+        out = inputs
+        for index, layer in enumerate(self.bilm.lstm.layers):
+            if self.training and self.dropout > 0 and index > 0:
+                inputs = F.dropout(inputs, self.dropout, True)
+            out, h, c = layer(inputs, sizes, h_all[index], c_all[index])
+            if index > 0 and self.config.use_skip_connections:
+                out = out + inputs
+            final_h.append(h)
+            final_c.append(c)
+            inputs = out
+        if self.training and self.dropout > 0:
+            out = F.dropout(out, self.dropout, True)
+        return out, (torch.stack(final_h), torch.stack(final_c))
+
+    def forward(
+        self, batch: Batch, state: LstmState, sampler: Optional[LogUniformSampler] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, LstmState]:
+        """Loss of one window.
+
+        sampler (Optional[LogUniformSampler]): sampled softmax, None for full.
+        RETURNS: the loss to minimise (mean over targets of forward and
+            backward, averaged: bilm-tf's 0.5 * (loss_fw + loss_bw)), the
+            summed NLL per direction *Shape:* (2,), the target counts
+            *Shape:* (2,), and the final state.
+        """
+        top, final = self.hidden(batch, state)
+        p = top.shape[-1]
+        sums = []
+        counts = []
+        for direction in (0, 1):
+            targets = batch.targets[direction].reshape(-1)
+            sums.append(self.softmax.nll(top[direction].reshape(-1, p), targets, sampler))
+            counts.append((targets >= 0).sum())
+        nll = torch.stack(sums)
+        n = torch.stack(counts).to(nll.dtype)
+        loss = 0.5 * (nll / n.clamp(min=1)).sum()
+        return loss, nll.detach(), n, final

@@ -1,0 +1,165 @@
+"""The pretraining config (thinc/confection `Config`, spaCy-style overrides)
+validated into plain dataclasses, so a missing or wrong key fails before any
+work with the key's name."""
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+from ..bilm.config import BiLMConfig
+from ..errors import Errors, OptionsError
+
+OPTIMIZERS = ("adagrad", "adam")
+SOFTMAXES = ("auto", "full", "sampled")
+PRECISIONS = ("no", "bf16", "fp16")
+
+
+@dataclass
+class DataSettings:
+    train: Union[str, List[str]]
+    dev: Union[None, str, List[str]]
+    vocab: Optional[str]
+    min_count: int
+    max_vocab_size: int
+    max_line_chars: int
+
+
+@dataclass
+class TrainSettings:
+    seed: int
+    batch_size: int
+    unroll_steps: int
+    max_steps: int
+    max_epochs: int
+    dropout: float
+    optimizer: str
+    learning_rate: float
+    adagrad_initial_accumulator: float
+    adam_beta1: float
+    adam_beta2: float
+    grad_clip: float
+    softmax: str
+    n_samples: int
+    full_softmax_max_vocab: int
+    eval_every: int
+    eval_max_windows: int
+    checkpoint_every: int
+    mixed_precision: str
+
+
+@dataclass
+class PretrainSettings:
+    model: BiLMConfig
+    data: DataSettings
+    training: TrainSettings
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "model": self.model.to_options(),
+            "data": asdict(self.data),
+            "training": asdict(self.training),
+        }
+
+
+def load_config(path: Union[str, Path], overrides: Dict[str, Any] = {}):
+    """Read a .cfg with thinc's Config, applying `--section.key value` overrides."""
+    from thinc.api import Config
+
+    path = Path(path)
+    if not path.exists():
+        raise OptionsError(Errors.E013.format(path=path, hint="Pass a config such as configs/bilm_tiny.cfg."))
+    from confection import ConfigValidationError
+
+    try:
+        return Config().from_disk(path, overrides=dict(overrides), interpolate=True)
+    except ConfigValidationError as err:
+        raise OptionsError(Errors.E200.format(path=path, why=str(err).strip())) from None
+
+
+def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSettings:
+    """Validate every key of [model], [data], [training].
+
+    config (Dict[str, Any]): the interpolated config.
+    path (str): where it came from, for messages.
+    """
+
+    def get(section: str, key: str, kind: Tuple[type, ...], check=None, why: str = "") -> Any:
+        block = config.get(section)
+        if not isinstance(block, dict) or key not in block:
+            raise OptionsError(Errors.E205.format(path=path, key=f"{section}.{key}"))
+        value = block[key]
+        if value is None and type(None) in kind:
+            return value
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in kind)
+        if ok and check is not None:
+            ok = check(value)
+        if not ok:
+            names = "/".join(k.__name__ for k in kind)
+            raise OptionsError(
+                Errors.E206.format(path=path, key=f"{section}.{key}", value=value, why=why or f"expected {names}")
+            )
+        return value
+
+    pos = lambda v: v > 0  # noqa: E731
+    nonneg = lambda v: v >= 0  # noqa: E731
+    num = (int, float)
+    clip = lambda key: get("model", key, (int, float, type(None)), pos, "a positive number or null")  # noqa: E731
+    filters = get("model", "filters", (list, tuple), lambda v: len(v) > 0, "a list of [width, n_filters]")
+    options = {
+        "lstm": {
+            "dim": get("model", "lstm_dim", (int,), pos),
+            "projection_dim": get("model", "projection_dim", (int,), pos),
+            "n_layers": get("model", "n_layers", (int,), pos),
+            "cell_clip": clip("cell_clip"),
+            "proj_clip": clip("proj_clip"),
+            "use_skip_connections": get("model", "use_skip_connections", (bool,)),
+        },
+        "char_cnn": {
+            "embedding": {"dim": get("model", "char_dim", (int,), pos)},
+            "filters": [list(f) for f in filters],
+            "n_highway": get("model", "n_highway", (int,), nonneg),
+            "n_characters": 262,
+            "max_characters_per_token": get("model", "max_chars", (int,), pos),
+            "activation": get("model", "activation", (str,)),
+        },
+    }
+    options["lstm"] = {k: v for k, v in options["lstm"].items() if v is not None}
+    model = BiLMConfig.from_options(options, path=f"{path} [model]")
+    data = DataSettings(
+        train=get("data", "train", (str, list), why="a path, glob or comma-separated paths (pass --paths.train)"),
+        dev=get("data", "dev", (str, list, type(None))),
+        vocab=get("data", "vocab", (str, type(None))),
+        min_count=get("data", "min_count", (int,), pos),
+        max_vocab_size=get("data", "max_vocab_size", (int,), nonneg, "0 (no limit) or a size >= 4"),
+        max_line_chars=get("data", "max_line_chars", (int,), pos),
+    )
+    training = TrainSettings(
+        seed=get("training", "seed", (int,)),
+        batch_size=get("training", "batch_size", (int,), pos),
+        unroll_steps=get("training", "unroll_steps", (int,), pos),
+        max_steps=get("training", "max_steps", (int,), nonneg, "0 (until max_epochs) or more"),
+        max_epochs=get("training", "max_epochs", (int,), nonneg, "0 (until max_steps) or more"),
+        dropout=get("training", "dropout", num, lambda v: 0 <= v < 1, "a probability in [0, 1)"),
+        optimizer=get("training", "optimizer", (str,), lambda v: v in OPTIMIZERS, f"one of {OPTIMIZERS}"),
+        learning_rate=get("training", "learning_rate", num, pos),
+        adagrad_initial_accumulator=get("training", "adagrad_initial_accumulator", num, nonneg),
+        adam_beta1=get("training", "adam_beta1", num, lambda v: 0 <= v < 1),
+        adam_beta2=get("training", "adam_beta2", num, lambda v: 0 <= v < 1),
+        grad_clip=get("training", "grad_clip", num, nonneg, "0 (off) or a positive norm"),
+        softmax=get("training", "softmax", (str,), lambda v: v in SOFTMAXES, f"one of {SOFTMAXES}"),
+        n_samples=get("training", "n_samples", (int,), pos),
+        full_softmax_max_vocab=get("training", "full_softmax_max_vocab", (int,), nonneg),
+        eval_every=get("training", "eval_every", (int,), nonneg, "0 (only at the end) or more"),
+        eval_max_windows=get("training", "eval_max_windows", (int,), nonneg, "0 (whole dev set) or more"),
+        checkpoint_every=get("training", "checkpoint_every", (int,), nonneg),
+        mixed_precision=get(
+            "training", "mixed_precision", (str,), lambda v: v in PRECISIONS, f"one of {PRECISIONS}"
+        ),
+    )
+    if not training.max_steps and not training.max_epochs:
+        raise OptionsError(
+            Errors.E206.format(
+                path=path, key="training.max_steps", value=0,
+                why="set training.max_steps or training.max_epochs (or both) so training ends",
+            )
+        )
+    return PretrainSettings(model=model, data=data, training=training)

@@ -1,0 +1,51 @@
+"""Context-free char-CNN vectors for a word list (bilm-tf's
+`dump_token_embeddings` cache trick): known words can skip the char CNN."""
+from pathlib import Path
+from typing import Union
+
+import numpy
+import torch
+
+from ..bilm.chars import CharEncoder
+from ..bilm.model import BiLM
+from .vocab import read_word_list
+
+PathLike = Union[str, Path]
+
+
+@torch.no_grad()
+def token_embeddings(model: BiLM, words, batch_size: int = 1024) -> numpy.ndarray:
+    """*Shape:* (n_words, projection_dim) float32, row i = words[i]. `<S>` and
+    `</S>` get the sentence-marker vectors, as in bilm-tf."""
+    model.eval()
+    encoder = CharEncoder(model.config.max_chars, cache_size=0)
+    out = numpy.zeros((len(words), model.config.projection_dim), dtype=numpy.float32)
+    for start in range(0, len(words), batch_size):
+        chars = torch.from_numpy(encoder.encode(words[start : start + batch_size])).to(model.device)
+        out[start : start + len(chars)] = model.char_cnn(chars).float().cpu().numpy()
+    return out
+
+
+def dump_token_embeddings(model: BiLM, vocab_file: PathLike, output_file: PathLike) -> int:
+    """Write `embedding` *Shape:* (n_words, projection_dim) to an hdf5 file
+    (temporary file + rename). The vocab file has one word a line, no
+    duplicates. RETURNS (int): the number of words."""
+    import os
+    import tempfile
+
+    import h5py
+
+    words = read_word_list(vocab_file)
+    vectors = token_embeddings(model, words)
+    output_file = Path(output_file)
+    output_file.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=output_file.parent, suffix=".hdf5.tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as handle:
+            handle.create_dataset("embedding", data=vectors)
+        os.replace(tmp, output_file)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return len(words)
