@@ -6,8 +6,6 @@ optimizer) on real WikiText-2 text.
     python benchmarks/bench_pretrain.py --config configs/bilm_full.cfg --steps 3 --batch-size 16
     python benchmarks/bench_pretrain.py --config configs/bilm_full.cfg --gpu-id 0   # on a GPU
 
---compare also times the same steps with the biLM's inference recurrence
-(`BiLstmLayer.forward`) in place of the training recurrence (recurrence.py).
 A token is one position of one batch row (both directions are computed for it).
 bilm-tf's reported cost for the published full-size model: ~2,100 tokens/s per
 GTX 1080 (3 GPUs, ~2 weeks for 1B Word Benchmark x 10 epochs).
@@ -35,11 +33,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--gpu-id", type=int, default=-1)
     parser.add_argument("--dtype", default="no", choices=["no", "bf16", "fp16"], help="autocast on GPU")
-    parser.add_argument("--compare", action="store_true", help="also time BiLstmLayer.forward")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from spacy_elmo.training import lm as lm_module
     from spacy_elmo.training.data import WindowStream
     from spacy_elmo.training.lm import BiLanguageModel
     from spacy_elmo.training.settings import load_config, parse_settings
@@ -92,14 +88,7 @@ def main() -> None:
         f"unroll={t.unroll_steps} vocab={len(vocab)} softmax={'sampled %d' % t.n_samples if sampler else 'full'} "
         f"params={n_params / 1e6:.1f}M"
     )
-    run("training recurrence")
-    if args.compare:
-        fast = lm_module.run_layer
-        lm_module.run_layer = lambda layer, x, h, c: layer(x, [x.shape[1]] * x.shape[2], h, c)
-        try:
-            run("BiLstmLayer.forward")
-        finally:
-            lm_module.run_layer = fast
+    run("training step")
     if device.type == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated(device) / 2**20:,.0f} MiB")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -3,7 +3,7 @@ with projection and clipping) plus the softmax shared by both directions.
 
 The two directions read different streams during training (the forward stream
 and the per-sentence reversed stream, see data.py), so the biLSTM layers are
-run directly on (2, batch, unroll, dim) inputs (recurrence.py). This is
+called directly with (2, batch, unroll, dim) inputs. This is exactly
 `BiLstm.forward` for full-length rows: dropout on the inputs of layers above
 the first, skip connections for layers above the first.
 """
@@ -18,7 +18,6 @@ from ..bilm.config import BiLMConfig
 from ..bilm.lstm import LstmState
 from ..bilm.model import BiLM
 from .data import Batch
-from .recurrence import run_layer
 from .softmax import LogUniformSampler, SharedSoftmax
 
 
@@ -83,13 +82,14 @@ class BiLanguageModel(nn.Module):
         """
         tokens = self.bilm.char_cnn(batch.chars)  # (n_unique, p)
         inputs = tokens[batch.index]  # (2, B, T, p)
+        sizes = [inputs.shape[1]] * inputs.shape[2]  # every row is full length
         h_all, c_all = state
         final_h, final_c = [], []
         out = inputs
         for index, layer in enumerate(self.bilm.lstm.layers):
             if self.training and self.dropout > 0 and index > 0:
                 inputs = F.dropout(inputs, self.dropout, True)
-            out, h, c = run_layer(layer, inputs, h_all[index], c_all[index])
+            out, h, c = layer(inputs, sizes, h_all[index], c_all[index])
             if index > 0 and self.config.use_skip_connections:
                 out = out + inputs
             final_h.append(h)
