@@ -4,6 +4,9 @@ import itertools
 from pathlib import Path
 from typing import Dict
 
+import pytest
+import torch
+
 from spacy_elmo.training.settings import PretrainSettings, load_config, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,3 +40,13 @@ def settings(train: Path, dev: Path = None, **overrides) -> PretrainSettings:
     values.update(FAST)
     values.update({k.replace("__", "."): v for k, v in overrides.items()})
     return parse_settings(load_config(TINY_CFG, values), path=str(TINY_CFG))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: deterministic and robust on a shared 2-core machine
+    (two OpenMP threads spin-wait badly when another process holds a core)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

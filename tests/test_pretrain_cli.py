@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import h5py
+import pytest
 import numpy
 import torch
 from typer.testing import CliRunner
@@ -14,9 +15,12 @@ from typer.testing import CliRunner
 from spacy_elmo.cli import app
 from spacy_elmo.training.checkpoint import CHECKPOINT
 
+from pretrain_helpers import one_thread  # noqa: F401  (fixture)
 from pretrain_helpers import FAST, ROOT, TINY_CFG, wikitext_slice
 
 runner = CliRunner()
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _overrides(**extra):

@@ -64,3 +64,4 @@ def test_sampled_softmax_gradient_reaches_only_sampled_and_true_rows():
     touched = (head.weight.grad.abs().sum(1) > 0).nonzero().flatten().tolist()
     assert 5 in touched and 700 in touched
     assert len(touched) <= 22
+

@@ -21,7 +21,10 @@ from spacy_elmo.training.settings import load_config, parse_settings
 from spacy_elmo.training.train import pretrain
 from spacy_elmo.training.vocab import build_vocab
 
+from pretrain_helpers import one_thread  # noqa: F401  (fixture)
 from pretrain_helpers import TINY_CFG, settings, wikitext_slice
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,7 @@ def corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(corpus, tmp_path_factory):
+def trained(corpus, tmp_path_factory, one_thread):
     """60 steps of the tiny config with two evaluations."""
     out = tmp_path_factory.mktemp("run")
     train, dev = corpus

@@ -82,8 +82,7 @@ class BiLanguageModel(nn.Module):
         """
         tokens = self.bilm.char_cnn(batch.chars)  # (n_unique, p)
         inputs = tokens[batch.index]  # (2, B, T, p)
-        _, B, T, _ = inputs.shape
-        sizes = [B] * T
+        sizes = [inputs.shape[1]] * inputs.shape[2]  # every row is full length
         h_all, c_all = state
         final_h, final_c = [], []
         out = inputs
