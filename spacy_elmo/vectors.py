@@ -57,7 +57,8 @@ def dedupe_rows(data: numpy.ndarray) -> Tuple[int, numpy.ndarray]:
     new_row[dup] = new_row[same[dup]]
     src = numpy.flatnonzero(keep)
     for start in range(0, len(src), step):  # src[i] >= i: safe forward moves
-        data[start : start + step] = data[src[start : start + step]]
+        chunk = src[start : start + step]
+        data[start : start + len(chunk)] = data[chunk]
     return len(src), new_row
 
 

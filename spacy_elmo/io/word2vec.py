@@ -102,11 +102,16 @@ def detect_format(path: PathLike) -> str:
         return "text"
     # Text if the first row is 'key' + `dims` numbers on one line.
     tokens = rest.partition(b"\n")[0].split()
-    if len(tokens) != header[1] + 1:
-        return "binary"
     try:
-        [float(t) for t in tokens[1:]]
+        if len(tokens) == header[1] + 1 and [float(t) for t in tokens[1:]]:
+            return "text"
     except ValueError:
+        pass
+    # Not a clean text row: binary if the bytes after the first key hold
+    # control characters (raw float32 nearly always does), else broken text.
+    space = rest.find(b" ")
+    raw = rest[space + 1 : space + 1 + 4 * header[1]] if space >= 0 else rest
+    if any(b < 9 or 13 < b < 32 or b == 127 for b in raw):
         return "binary"
     return "text"
 
