@@ -213,3 +213,11 @@ def test_large_block_parallel_equals_serial(wiki_kv, tmp_path):
     a = read_word2vec(path, n_workers=0)
     b = read_word2vec(path, n_workers=2)
     assert a.keys == b.keys and numpy.array_equal(a.data, b.data)
+
+
+def test_truncate_stops_before_a_bad_row(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("3 2\na 1 2\nb 3 4\nc 5 x\n", encoding="utf8")
+    assert read_word2vec(path, truncate=2).keys == ["a", "b"]
+    with pytest.raises(InputError, match="line 4"):
+        read_word2vec(path, truncate=3)

@@ -259,8 +259,9 @@ def _read_text(
     results = pool.map(blocks, dims) if pool else ((parse_text_block(b, dims), n) for b, n in blocks)
     try:
         for (keys_b, values, line_of_row, problem), n_lines in results:
-            if problem is not None:
-                _raise_problem(path, dims, line0, problem)
+            truncating = bool(limit) and (not rows or limit < rows)
+            if problem is not None and not (truncating and table.rows_read + len(keys_b) >= limit):
+                _raise_problem(path, dims, line0, problem)  # a bad row before --truncate's end
 
             def line_no(j: int) -> int:
                 return line0 + (line_of_row[j] if line_of_row is not None else j)
