@@ -144,3 +144,96 @@ class Errors:
         "{found}). Build it with spacy_elmo.training.vocab.build_vocab or add them "
         "as the first three lines."
     )
+
+    # word2vec -> spaCy static vectors (io/word2vec.py, vectors.py)
+    E100 = (
+        "{path}: the file is empty. A word2vec file starts with a header "
+        "'rows dims' (or directly with a row 'key v1 v2 ...')."
+    )
+    E101 = (
+        "{path}, line {line}: expected {dims} values after the key '{key}', found "
+        "{found}. {source} Each row must be 'key v1 ... v{dims}' on one line."
+    )
+    E102 = (
+        "{path}, line {line}: '{token}' is not a number (value {index} of the row "
+        "for '{key}'). Fix or delete that row."
+    )
+    E103 = (
+        "{path}: the header says {rows} rows, but the file ends after {found} rows "
+        "(line {line}). The file is truncated or the header is wrong: fix the "
+        "header, or pass truncate={found} (--truncate {found}) to read only the "
+        "complete rows."
+    )
+    E104 = (
+        "{path}, line {line}: the header says {rows} rows, but the file has more. "
+        "Fix the header, or pass truncate={rows} (--truncate {rows}) to read only "
+        "the first {rows} rows."
+    )
+    E105 = (
+        "{path}, byte offset {offset}: the binary file ends inside row {row} of "
+        "{rows} (key '{key}'): it is truncated or the header is wrong. Re-create "
+        "the file, or pass truncate={row} (--truncate {row}) to read only the "
+        "complete rows."
+    )
+    E106 = (
+        "{path}, {where}: the key is not valid UTF-8 ({err}). If the file is "
+        "otherwise fine (the word2vec C tool can cut a multi-byte character), "
+        "pass unicode_errors='replace' or 'ignore' (--unicode-errors)."
+    )
+    E107 = "{what} must be one of {options}, not {value!r}."
+    E108 = (
+        "{path} is a gensim pickle (KeyedVectors.save / Word2Vec.save). Loading "
+        "a pickle can run arbitrary code, so it is opt-in: pass allow_pickle=True "
+        "(--allow-pickle) if you trust the file, or save it with gensim's "
+        "save_word2vec_format() and convert that."
+    )
+    E109 = (
+        "{path}: reading a gensim model needs gensim. Install it with "
+        "pip install 'spacy-elmo[gensim]'."
+    )
+    E110 = (
+        "{path}: the gensim object is a {type}, which has no word vectors. Pass a "
+        "file written by KeyedVectors.save() or Word2Vec.save()."
+    )
+    E111 = (
+        "{path}, line 1: the header {header!r} is not 'rows dims' with rows >= 0 "
+        "and dims >= 1. Fix the header."
+    )
+    E112 = (
+        "{path}, line {line}: the row has an empty key (it starts with a space). "
+        "Delete the row or give it a key."
+    )
+    E113 = (
+        "{path}, byte offset {offset}: no line break in {size} bytes, so this is "
+        "not a word2vec text file. If it is binary, pass fmt='binary' "
+        "(--format binary); binary files need a 'rows dims' header."
+    )
+    E114 = (
+        "{path}: {fmt} word2vec needs a header line 'rows dims' (found {header!r}). "
+        "Headerless files can only be text."
+    )
+    E115 = (
+        "{path} exists and is not a spaCy pipeline directory (no config.cfg), so "
+        "it was not overwritten. Choose a new output directory or delete it."
+    )
+    E116 = "{path}: the file does not exist. Check the path to the vectors file."
+    E117 = (
+        "{path}: the file has no rows (header {header!r}). spaCy vectors need at "
+        "least one row."
+    )
+    E118 = (
+        "{path}, byte offset {offset}: the header says {rows} rows, but more data "
+        "follows the last one. Fix the header, or pass truncate={rows} "
+        "(--truncate {rows}) to read only the first {rows} rows."
+    )
+    E119 = (
+        "No word occurs at least min_count={min_count} times in {paths}: nothing "
+        "to train. Lower --min-count or pass more text."
+    )
+
+
+class Warnings:
+    W100 = (
+        "{path}: {count} duplicate key(s) after the first occurrence were skipped "
+        "(the first row of each key is kept, as gensim does), e.g. {examples}."
+    )

@@ -4,7 +4,7 @@ the `elmo` sub-app to spaCy's CLI. Heavy imports stay inside the commands so
 from spacy.cli._util import app as spacy_app
 
 from ._app import app
-from . import demo, embed, pretrain  # noqa: F401  (registers commands)
+from . import demo, embed, pretrain, vectors  # noqa: F401  (registers commands)
 
 spacy_app.add_typer(app, name="elmo")
 

@@ -1,0 +1,366 @@
+"""Read word2vec vectors into keys + one float32 array, streaming.
+
+Formats (auto-detected; `fmt` overrides):
+- "text": word2vec text with a `rows dims` header or without one (GloVe,
+  fastText .vec), plain or gzip/bz2/xz (detected by magic bytes);
+- "binary": the word2vec C tool's output (a newline after each vector) and
+  gensim's `binary=True` output (none);
+- "gensim": `KeyedVectors.save()` / `Word2Vec.save()` pickles, through gensim,
+  only with `allow_pickle=True`.
+
+Rows and values are those gensim's `KeyedVectors.load_word2vec_format` reads
+(see `_numbers.py` for the float parsing). Unlike gensim, a header that
+disagrees with the rows is an error, not a silent cut. Memory: the float32
+array is preallocated from the header (or grown in place with `realloc`
+without one) and filled block by block; text blocks are parsed by worker
+processes when the file is large.
+"""
+import bz2
+import gzip
+import lzma
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, List, Optional, Set, Tuple, Union
+
+import numpy
+
+from ..errors import Errors, InputError, Warnings
+from ._numbers import parse_text_block
+from ._pool import TextBlockPool
+
+FORMATS = ("auto", "text", "binary", "gensim")
+UNICODE_ERRORS = ("strict", "replace", "ignore")
+BLOCK_SIZE = 4 << 20
+MAX_LINE = 64 << 20
+PARALLEL_MIN_BYTES = 32 << 20
+_MAGIC = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
+PathLike = Union[str, Path]
+
+
+@dataclass
+class Word2VecTable:
+    """Keys and vectors read from a word2vec file.
+
+    keys (List[str]): one key per row, in file order, without duplicates.
+    data (numpy.ndarray): float32 array, shape (len(keys), dims).
+    fmt (str): the format that was read ("text", "binary" or "gensim").
+    n_duplicates (int): rows skipped because their key was seen before.
+    """
+
+    keys: List[str]
+    data: numpy.ndarray
+    fmt: str
+    n_duplicates: int = 0
+
+
+def open_maybe_compressed(path: PathLike) -> IO[bytes]:
+    """Open a file for binary reading, decompressing gzip/bz2/xz by magic bytes."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(Errors.E116.format(path=path))
+    with path.open("rb") as f:
+        head = f.read(6)
+    for magic, opener in _MAGIC:
+        if head.startswith(magic):
+            return opener(path, "rb")  # type: ignore[operator]
+    return path.open("rb", buffering=0)
+
+
+def _read_head(path: Path, size: int = 1 << 20) -> bytes:
+    with open_maybe_compressed(path) as f:
+        return f.read(size)
+
+
+def _parse_header(line: bytes) -> Optional[Tuple[int, int]]:
+    parts = line.split()
+    if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+        return int(parts[0]), int(parts[1])
+    return None
+
+
+def _is_pickle(head: bytes) -> bool:
+    return len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
+def detect_format(path: PathLike) -> str:
+    """Detect the format of a vectors file: "text", "binary" or "gensim".
+
+    path (PathLike): the file (may be gzip/bz2/xz compressed).
+    RETURNS (str): the format.
+    """
+    path = Path(path)
+    head = _read_head(path)
+    if not head.strip():
+        raise InputError(Errors.E100.format(path=path))
+    if _is_pickle(head):
+        return "gensim"
+    first, _, rest = head.partition(b"\n")
+    header = _parse_header(first)
+    if header is None or header[0] == 0:
+        return "text"
+    # Text if the first row is 'key' + `dims` numbers on one line.
+    tokens = rest.partition(b"\n")[0].split()
+    try:
+        if len(tokens) == header[1] + 1 and [float(t) for t in tokens[1:]]:
+            return "text"
+    except ValueError:
+        pass
+    # Not a clean text row: binary if the bytes after the first key hold
+    # control characters (raw float32 nearly always does), else broken text.
+    space = rest.find(b" ")
+    raw = rest[space + 1 : space + 1 + 4 * header[1]] if space >= 0 else rest
+    if any(b < 9 or 13 < b < 32 or b == 127 for b in raw):
+        return "binary"
+    return "text"
+
+
+class _Table:
+    """Grows the float32 array and the key list, skipping duplicate keys."""
+
+    def __init__(self, path: Path, rows: int, dims: int, unicode_errors: str, lowercase: bool):
+        self.path = path
+        self.data = numpy.empty((max(rows, 1), dims), dtype=numpy.float32)
+        self.keys: List[str] = []
+        self.seen: Set[str] = set()
+        self.rows_read = 0
+        self.duplicates: List[str] = []
+        self.unicode_errors = unicode_errors
+        self.lowercase = lowercase
+
+    def decode(self, key: bytes, where: str) -> str:
+        try:
+            text = key.decode("utf8", errors=self.unicode_errors)
+        except UnicodeDecodeError as err:
+            raise InputError(Errors.E106.format(path=self.path, where=where, err=err)) from None
+        return text.lower() if self.lowercase else text
+
+    def add(self, keys: List[str], values: numpy.ndarray) -> None:
+        self.rows_read += len(keys)
+        keep = []
+        for i, key in enumerate(keys):
+            if key in self.seen:
+                self.duplicates.append(key)
+            else:
+                self.seen.add(key)
+                self.keys.append(key)
+                keep.append(i)
+        n = len(self.keys)
+        start = n - len(keep)
+        if n > self.data.shape[0]:  # grow in place (realloc), ~1.5x
+            self.data.resize((max(n, self.data.shape[0] * 3 // 2), self.data.shape[1]), refcheck=False)
+        self.data[start:n] = values if len(keep) == len(keys) else values[keep]
+
+    def finish(self, fmt: str) -> Word2VecTable:
+        n = len(self.keys)
+        if self.data.shape[0] != n:
+            self.data.resize((n, self.data.shape[1]), refcheck=False)
+        if self.duplicates:
+            examples = ", ".join(repr(k) for k in self.duplicates[:5])
+            warnings.warn(
+                Warnings.W100.format(path=self.path, count=len(self.duplicates), examples=examples)
+            )
+        return Word2VecTable(self.keys, self.data, fmt, len(self.duplicates))
+
+
+def read_word2vec(
+    path: PathLike,
+    *,
+    fmt: str = "auto",
+    truncate: int = 0,
+    unicode_errors: str = "strict",
+    lowercase: bool = False,
+    allow_pickle: bool = False,
+    n_workers: Optional[int] = None,
+) -> Word2VecTable:
+    """Read a word2vec file of any format into keys and a float32 array.
+
+    path (PathLike): the vectors file.
+    fmt (str): "auto", "text", "binary" or "gensim".
+    truncate (int): read only the first N rows (0: all).
+    unicode_errors (str): "strict", "replace" or "ignore", for invalid UTF-8 in keys.
+    lowercase (bool): lowercase the keys (the first row of each lowercased key wins).
+    allow_pickle (bool): allow loading gensim pickles (they can run code).
+    n_workers (Optional[int]): processes that parse text; None: up to 4 for
+        files over 32 MiB, 0: parse in this process.
+    RETURNS (Word2VecTable): keys and data.
+    """
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise InputError(Errors.E107.format(what="fmt (--format)", options=FORMATS, value=fmt))
+    if unicode_errors not in UNICODE_ERRORS:
+        raise InputError(
+            Errors.E107.format(what="unicode_errors", options=UNICODE_ERRORS, value=unicode_errors)
+        )
+    detected = detect_format(path)
+    if fmt == "auto":
+        fmt = detected
+    if fmt == "gensim" or detected == "gensim":
+        return _read_gensim(path, allow_pickle, truncate, unicode_errors, lowercase)
+    with open_maybe_compressed(path) as stream:
+        first = stream.readline(MAX_LINE)
+        header = _parse_header(first)
+        if header is not None:
+            rows, dims = header
+            if dims < 1:
+                raise InputError(Errors.E111.format(path=path, header=first.strip()))
+            if rows == 0:
+                raise InputError(Errors.E117.format(path=path, header=first.strip()))
+            pending = b""
+        elif fmt == "binary":
+            raise InputError(Errors.E114.format(path=path, fmt=fmt, header=first[:40]))
+        else:
+            rows, dims = 0, len(first.split()) - 1
+            if dims < 1:
+                why = "the first row has no values after its key: not a word2vec file."
+                raise InputError(Errors.E040.format(path=path, line=1, why=why))
+            pending = first
+        limit = rows if truncate <= 0 else (min(rows, truncate) if rows else truncate)
+        table = _Table(path, limit or 4096, dims, unicode_errors, lowercase)
+        if fmt == "binary":
+            _read_binary(stream, table, rows, limit, len(first))
+        else:
+            if n_workers is None:
+                size = path.stat().st_size
+                n_workers = min(4, os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 0
+            _read_text(stream, table, rows, limit, pending, header is not None, len(first), n_workers)
+    return table.finish(fmt)
+
+
+def _iter_blocks(stream: IO[bytes], path: Path, pending: bytes, offset: int):
+    """Yield blocks of complete lines (no trailing newline) and their line count."""
+    while True:
+        chunk = stream.read(BLOCK_SIZE)
+        if not chunk:
+            if pending:
+                yield pending, pending.count(b"\n") + 1
+            return
+        data = pending + chunk if pending else chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            if len(data) > MAX_LINE:
+                raise InputError(Errors.E113.format(path=path, offset=offset, size=len(data)))
+            pending = data
+            continue
+        block, pending = data[:cut], data[cut + 1 :]
+        offset += cut + 1
+        yield block, block.count(b"\n") + 1
+
+
+def _read_text(
+    stream: IO[bytes], table: _Table, rows: int, limit: int, pending: bytes,
+    has_header: bool, offset: int, n_workers: int,
+) -> None:
+    path, dims = table.path, table.data.shape[1]
+    blocks = _iter_blocks(stream, path, pending, offset if has_header else 0)
+    line0 = 2 if has_header else 1  # 1-based number of the block's first line
+    pool = TextBlockPool(n_workers) if n_workers > 0 else None
+    results = pool.map(blocks, dims) if pool else ((parse_text_block(b, dims), n) for b, n in blocks)
+    try:
+        for (keys_b, values, line_of_row, problem), n_lines in results:
+            truncating = bool(limit) and (not rows or limit < rows)
+            if problem is not None and not (truncating and table.rows_read + len(keys_b) >= limit):
+                _raise_problem(path, dims, line0, problem)  # a bad row before --truncate's end
+
+            def line_no(j: int) -> int:
+                return line0 + (line_of_row[j] if line_of_row is not None else j)
+
+            if limit and table.rows_read + len(keys_b) > limit:
+                if not rows or limit < rows:  # --truncate: stop here
+                    keys_b, values = keys_b[: limit - table.rows_read], values[: limit - table.rows_read]
+                else:
+                    extra = line_no(limit - table.rows_read)
+                    raise InputError(Errors.E104.format(path=path, line=extra, rows=rows))
+            keys = [table.decode(k, f"line {line_no(j)}") for j, k in enumerate(keys_b)]
+            table.add(keys, values)
+            line0 += n_lines
+            if limit and table.rows_read >= limit and (not rows or limit < rows):
+                return
+    finally:
+        if pool:
+            pool.close()
+    if rows and table.rows_read < limit:
+        raise InputError(
+            Errors.E103.format(path=path, rows=rows, found=table.rows_read, line=line0 - 1)
+        )
+
+
+def _raise_problem(path: Path, dims: int, line0: int, problem: tuple) -> None:
+    i, kind, key_b, detail = problem
+    line, key = line0 + i, key_b.decode("utf8", "replace")
+    if kind == "empty-key":
+        raise InputError(Errors.E112.format(path=path, line=line))
+    if kind == "count":
+        source = f"The rows of this file have {dims} values (from the header or the first row)."
+        raise InputError(
+            Errors.E101.format(path=path, line=line, dims=dims, key=key, found=detail, source=source)
+        )
+    index, token = detail
+    raise InputError(
+        Errors.E102.format(
+            path=path, line=line, token=token.decode("utf8", "replace"), index=index + 1, key=key
+        )
+    )
+
+
+def _read_binary(stream, table: _Table, rows: int, limit: int, header_len: int) -> None:
+    path, dims = table.path, table.data.shape[1]
+    row_bytes = dims * 4
+    dtype = numpy.dtype("<f4")
+    buf, pos, offset = b"", 0, header_len  # offset: file offset of buf[0]
+    eof = False
+    keys: List[str] = []
+    values = numpy.empty((0, dims), dtype=numpy.float32)
+    while table.rows_read < limit:
+        if not eof:
+            chunk = stream.read(BLOCK_SIZE)
+            eof = len(chunk) < BLOCK_SIZE
+            offset += pos
+            buf, pos = buf[pos:] + chunk, 0
+        n_max = min(limit - table.rows_read, len(buf) // (row_bytes + 1) + 1)
+        values = numpy.empty((n_max, dims), dtype=numpy.float32)
+        keys = []
+        while len(keys) < n_max:
+            space = buf.find(b" ", pos)
+            end = space + 1 + row_bytes
+            if space < 0 or end > len(buf):
+                break
+            where = f"byte offset {offset + pos}"
+            keys.append(table.decode(buf[pos:space].lstrip(b"\n"), where))
+            values[len(keys) - 1] = numpy.frombuffer(buf, dtype, dims, space + 1)
+            pos = end
+        table.add(keys, values[: len(keys)])
+        if eof and table.rows_read < limit and (not keys or pos >= len(buf)):
+            space = buf.find(b" ", pos)
+            key = buf[pos : space if space >= 0 else pos + 40].lstrip(b"\n")
+            raise InputError(
+                Errors.E105.format(
+                    path=path, offset=offset + pos, row=table.rows_read + 1, rows=limit,
+                    key=key.decode("utf8", "replace"),
+                )
+            )
+    if rows and limit == rows:  # no --truncate: anything but whitespace left is an error
+        rest = buf[pos:] + stream.read(BLOCK_SIZE)
+        if rest.strip():
+            raise InputError(Errors.E118.format(path=path, offset=offset + pos, rows=rows))
+
+
+def _read_gensim(
+    path: Path, allow_pickle: bool, truncate: int, unicode_errors: str, lowercase: bool
+) -> Word2VecTable:
+    if not allow_pickle:
+        raise InputError(Errors.E108.format(path=path))
+    try:
+        from gensim.utils import SaveLoad
+    except ImportError:
+        raise InputError(Errors.E109.format(path=path)) from None
+    obj = SaveLoad.load(str(path))
+    kv = getattr(obj, "wv", obj)
+    if not hasattr(kv, "index_to_key") or getattr(kv, "vectors", None) is None:
+        raise InputError(Errors.E110.format(path=path, type=type(obj).__name__))
+    n = len(kv.index_to_key) if truncate <= 0 else min(truncate, len(kv.index_to_key))
+    table = _Table(path, n, kv.vectors.shape[1], unicode_errors, lowercase)
+    keys = [str(k).lower() if lowercase else str(k) for k in kv.index_to_key[:n]]
+    table.add(keys, numpy.asarray(kv.vectors[:n], dtype=numpy.float32))
+    return table.finish("gensim")

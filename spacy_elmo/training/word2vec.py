@@ -1,0 +1,93 @@
+"""Train word2vec vectors with gensim on whitespace-tokenized text files and
+save them in word2vec format (text or binary) for `init-vectors`.
+
+gensim is optional (`pip install 'spacy-elmo[gensim]'`); it is imported only
+here. The text is streamed from disk on every pass (gzip/bz2/xz by magic
+bytes), never held in memory.
+"""
+import zlib
+from pathlib import Path
+from typing import Iterable, Iterator, List, Sequence, Tuple, Union
+
+from ..errors import Errors, InputError
+from ..io.word2vec import open_maybe_compressed
+
+PathLike = Union[str, Path]
+
+
+def _stable_hash(text: str) -> int:
+    """Seed hash for gensim's initial vectors: Python's `hash` of a str changes
+    per process (PYTHONHASHSEED), this does not, so `seed` + one worker gives
+    the same vectors in every run."""
+    return zlib.crc32(text.encode("utf8"))
+
+
+class TokenizedText:
+    """Restartable iterable of token lists, one per non-empty line.
+
+    paths (Sequence[Path]): the text files, read in order on every pass.
+    """
+
+    def __init__(self, paths: Sequence[Path]):
+        self.paths = list(paths)
+
+    def __iter__(self) -> Iterator[List[str]]:
+        for path in self.paths:
+            with open_maybe_compressed(path) as f:
+                for line in f:
+                    tokens = line.decode("utf8", errors="replace").split()
+                    if tokens:
+                        yield tokens
+
+
+def train_word2vec(
+    text_paths: Iterable[PathLike],
+    output_path: PathLike,
+    *,
+    size: int = 100,
+    window: int = 5,
+    min_count: int = 5,
+    sg: bool = False,
+    negative: int = 5,
+    epochs: int = 5,
+    workers: int = 1,
+    seed: int = 1,
+    binary: bool = False,
+) -> Tuple[int, int]:
+    """Train gensim Word2Vec and save the vectors in word2vec format.
+
+    text_paths (Iterable[PathLike]): whitespace-tokenized text files.
+    output_path (PathLike): the word2vec file to write (most frequent words first).
+    size (int): vector dimensions.
+    window (int): context window.
+    min_count (int): ignore words with fewer occurrences.
+    sg (bool): skip-gram instead of CBOW.
+    negative (int): negative samples.
+    epochs (int): passes over the text.
+    workers (int): training threads; with 1 the result is reproducible.
+    seed (int): random seed.
+    binary (bool): write the binary format instead of text.
+    RETURNS (Tuple[int, int]): (rows, dims) written.
+    """
+    paths = [Path(p) for p in text_paths]
+    for path in paths:
+        if not path.is_file():
+            raise InputError(Errors.E013.format(path=path, hint="Pass tokenized text files."))
+    try:
+        from gensim.models import Word2Vec
+    except ImportError:
+        raise InputError(Errors.E109.format(path=paths[0] if paths else "")) from None
+    corpus = TokenizedText(paths)
+    model = Word2Vec(
+        vector_size=size, window=window, min_count=min_count, sg=int(sg),
+        negative=negative, epochs=epochs, workers=workers, seed=seed,
+        hashfxn=_stable_hash,
+    )
+    model.build_vocab(corpus)
+    if not model.wv.index_to_key:
+        raise InputError(Errors.E119.format(min_count=min_count, paths=", ".join(map(str, paths))))
+    model.train(corpus, total_examples=model.corpus_count, epochs=model.epochs)
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    model.wv.save_word2vec_format(str(output_path), binary=binary)
+    return len(model.wv.index_to_key), size

@@ -1,0 +1,214 @@
+"""word2vec files -> spaCy static vectors (`nlp.vocab.vectors`).
+
+Three entry points over one plain function:
+- `load_word2vec_vectors(nlp, path, ...)`: set `nlp.vocab.vectors` (scripts);
+- `init_vectors(lang, path, output_dir, ...)`: write a pipeline directory,
+  the same output as `spacy init vectors`, usable as `[initialize] vectors`;
+  written to a temporary directory beside `output_dir` and renamed at the
+  end, so a failure leaves nothing behind;
+- `spacy-elmo.Word2VecVectors.v1`: an `[initialize.before_init]` callback.
+
+Unlike `spacy init vectors`, rows stay in file order through deduplication
+(spaCy's `Vocab.deduplicate_vectors` sorts them), so `prune` really keeps the
+first (most frequent) rows, and no Lexeme is created per key.
+"""
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, List, Optional, Tuple, Union
+
+import numpy
+from spacy.language import Language
+from spacy.util import registry
+from spacy.vectors import Vectors
+
+from .errors import Errors, InputError
+from .io.word2vec import read_word2vec
+
+DTYPES = ("float32", "float16")
+PathLike = Union[str, Path]
+
+
+def dedupe_rows(data: numpy.ndarray) -> Tuple[int, numpy.ndarray]:
+    """Move the rows that do not repeat an earlier row (bit for bit) to the
+    front of `data`, in file order.
+
+    data (numpy.ndarray): (rows, dims) float32 array; compacted in place.
+    RETURNS (Tuple[int, numpy.ndarray]): the number of unique rows, and the
+        new row of every old row.
+    """
+    n, dims = data.shape
+    bits = data.view(numpy.uint32)
+    coef = numpy.random.default_rng(0).random(dims)
+    hashes = numpy.empty(n, dtype=numpy.float64)
+    step = 8192
+    for start in range(0, n, step):  # chunks keep the float64 copy small
+        hashes[start : start + step] = bits[start : start + step] @ coef
+    _, first, inverse = numpy.unique(hashes, return_index=True, return_inverse=True)
+    same = first[inverse.ravel()]  # first row with the same hash
+    dup = numpy.flatnonzero(same != numpy.arange(n))
+    dup = dup[[bool((bits[i] == bits[same[i]]).all()) for i in dup.tolist()]]
+    if not len(dup):
+        return n, numpy.arange(n)
+    keep = numpy.ones(n, dtype=bool)
+    keep[dup] = False
+    new_row = numpy.cumsum(keep) - 1
+    new_row[dup] = new_row[same[dup]]
+    src = numpy.flatnonzero(keep)
+    for start in range(0, len(src), step):  # src[i] >= i: safe forward moves
+        chunk = src[start : start + step]
+        data[start : start + len(chunk)] = data[chunk]
+    return len(src), new_row
+
+
+def prune_rows(data: numpy.ndarray, n_keep: int) -> numpy.ndarray:
+    """Map every row after the first `n_keep` to its nearest kept row by cosine,
+    as `Vocab.prune_vectors` does.
+
+    data (numpy.ndarray): (rows, dims) array.
+    n_keep (int): the number of leading rows to keep.
+    RETURNS (numpy.ndarray): the kept row of every row (identity for kept rows).
+    """
+    kept = data[:n_keep]
+    kept_norm = numpy.linalg.norm(kept, axis=1).astype(numpy.float32)
+    kept_norm[kept_norm == 0] = 1
+    mapping = numpy.arange(data.shape[0])
+    step = max(1, min(1024, (1 << 24) // max(n_keep, 1)))  # sims stay <= 64 MiB
+    for start in range(n_keep, data.shape[0], step):
+        batch = data[start : start + step].astype(numpy.float32)
+        sims = (batch @ kept.T.astype(numpy.float32, copy=False)) / kept_norm
+        mapping[start : start + step] = sims.argmax(axis=1)
+    return mapping
+
+
+def word2vec_to_vectors(
+    path: PathLike,
+    strings,
+    *,
+    fmt: str = "auto",
+    truncate: int = 0,
+    prune: int = -1,
+    lowercase: bool = False,
+    dtype: str = "float32",
+    unicode_errors: str = "strict",
+    allow_pickle: bool = False,
+    deduplicate: bool = True,
+    name: Optional[str] = None,
+    n_workers: Optional[int] = None,
+) -> Vectors:
+    """Read a word2vec file into a spaCy `Vectors` table.
+
+    path (PathLike): the vectors file (text, binary, gensim pickle; .gz/.bz2/.xz).
+    strings (StringStore): the vocab's strings; every key is added.
+    fmt (str): "auto", "text", "binary" or "gensim".
+    truncate (int): read only the first N rows (0: all).
+    prune (int): keep the first N unique rows, map the others to the nearest kept row (< 1: keep all).
+    lowercase (bool): lowercase keys; the first row of each lowercased key wins.
+    dtype (str): "float32" or "float16".
+    unicode_errors (str): "strict", "replace" or "ignore" for invalid UTF-8 in keys.
+    allow_pickle (bool): allow gensim pickles (they can run code when loaded).
+    deduplicate (bool): store identical rows once, as `spacy init vectors` does.
+    name (Optional[str]): the vectors name.
+    n_workers (Optional[int]): text parsing processes (None: automatic).
+    RETURNS (Vectors): the table.
+    """
+    if dtype not in DTYPES:
+        raise InputError(Errors.E107.format(what="dtype (--dtype)", options=DTYPES, value=dtype))
+    table = read_word2vec(
+        path, fmt=fmt, truncate=truncate, unicode_errors=unicode_errors,
+        lowercase=lowercase, allow_pickle=allow_pickle, n_workers=n_workers,
+    )
+    data, keys = table.data, table.keys  # `data` owns its memory
+    n_rows, row_of_key = data.shape[0], None
+    if deduplicate:
+        n_rows, row_of_key = dedupe_rows(data)
+    if 0 < prune < n_rows:
+        mapping = prune_rows(data[:n_rows], prune)
+        row_of_key = mapping if row_of_key is None else mapping[row_of_key]
+        n_rows = prune
+    if n_rows < data.shape[0]:  # shrink in place (realloc), no copy
+        data.resize((n_rows, data.shape[1]), refcheck=False)
+    if dtype != "float32":
+        data = table.data = data.astype(dtype)
+    vectors = Vectors(strings=strings, data=data, name=name)
+    rows: List[int] = row_of_key.tolist() if row_of_key is not None else range(len(keys))  # type: ignore[assignment]
+    add_string, add = strings.add, vectors.add
+    for key, row in zip(keys, rows):
+        add(add_string(key), row=row)
+    return vectors
+
+
+def load_word2vec_vectors(nlp: Language, path: PathLike, *, name: Optional[str] = None, **kwargs) -> None:
+    """Set `nlp.vocab.vectors` from a word2vec file (see `word2vec_to_vectors`
+    for the keyword arguments) and record the name in `nlp.meta["vectors"]`."""
+    if name is None:
+        name = f"{nlp.meta['lang']}_{nlp.meta['name']}.vectors"
+    nlp.vocab.vectors = word2vec_to_vectors(path, nlp.vocab.strings, name=name, **kwargs)
+    nlp.meta.setdefault("vectors", {})["name"] = name
+
+
+def init_vectors(lang: str, vectors_path: PathLike, output_dir: PathLike, **kwargs) -> Language:
+    """Write a blank `lang` pipeline with the vectors of `vectors_path` to
+    `output_dir` (replacing an existing pipeline directory), all or nothing.
+
+    lang (str): a spaCy language code, e.g. "en".
+    vectors_path (PathLike): the word2vec file.
+    output_dir (PathLike): the pipeline directory to write.
+    **kwargs: passed to `load_word2vec_vectors`.
+    RETURNS (Language): the pipeline that was written.
+    """
+    import spacy
+
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not (
+        output_dir.is_dir()
+        and ((output_dir / "config.cfg").exists() or not any(output_dir.iterdir()))
+    ):
+        raise InputError(Errors.E115.format(path=output_dir))
+    nlp = spacy.blank(lang)
+    load_word2vec_vectors(nlp, vectors_path, **kwargs)
+    parent = output_dir.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", suffix=".tmp", dir=parent))
+    old = tmp.with_suffix(".old")
+    try:
+        nlp.to_disk(tmp)
+        if output_dir.exists():
+            os.replace(output_dir, old)
+        try:
+            os.replace(tmp, output_dir)
+        except OSError:
+            if old.exists():
+                os.replace(old, output_dir)
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return nlp
+
+
+@registry.callbacks("spacy-elmo.Word2VecVectors.v1")
+def create_word2vec_vectors_v1(
+    path: str,
+    fmt: str = "auto",
+    truncate: int = 0,
+    prune: int = -1,
+    lowercase: bool = False,
+    dtype: str = "float32",
+    unicode_errors: str = "strict",
+    allow_pickle: bool = False,
+    name: Optional[str] = None,
+) -> Callable[[Language], Language]:
+    """`[initialize.before_init]` callback: load word2vec vectors into
+    `nlp.vocab` when `spacy train` (or `nlp.initialize()`) initializes.
+    Arguments as in `word2vec_to_vectors`."""
+
+    def before_init(nlp: Language) -> Language:
+        load_word2vec_vectors(
+            nlp, path, fmt=fmt, truncate=truncate, prune=prune, lowercase=lowercase,
+            dtype=dtype, unicode_errors=unicode_errors, allow_pickle=allow_pickle, name=name,
+        )
+        return nlp
+
+    return before_init

@@ -1,0 +1,223 @@
+"""word2vec readers and the Vectors builder, against gensim on real files."""
+import bz2
+import gzip
+import shutil
+import warnings
+
+import numpy
+import pytest
+
+from spacy_elmo.errors import InputError
+from spacy_elmo.io._numbers import parse_text_block, parse_text_block_fast
+from spacy_elmo.io.word2vec import detect_format, read_word2vec
+
+gensim = pytest.importorskip("gensim")
+from gensim.models import KeyedVectors  # noqa: E402
+
+FIXTURES = [
+    ("word2vec_pre_kv_c", False),
+    ("EN.1-10.cbow1_wind5_hs0_neg10_size300_smpl1e-05.txt", False),
+    ("IT.1-10.cbow1_wind5_hs0_neg10_size300_smpl1e-05.txt", False),
+    ("lee_fasttext.vec", False),
+    ("high_precision.kv.txt", False),
+    ("euclidean_vectors.bin", True),
+    ("high_precision.kv.bin", True),
+]
+
+
+def assert_same(table, kv):
+    assert table.keys == list(kv.index_to_key)
+    assert table.data.dtype == numpy.float32
+    assert (table.data.view(numpy.uint32) == kv.vectors.view(numpy.uint32)).all()
+
+
+@pytest.mark.parametrize("name,binary", FIXTURES)
+@pytest.mark.parametrize("n_workers", [0, 1])
+def test_fixtures_match_gensim(shared_data, name, binary, n_workers):
+    path = shared_data / "word2vec-gensim-fixtures" / name
+    kv = KeyedVectors.load_word2vec_format(str(path), binary=binary)
+    table = read_word2vec(path, n_workers=n_workers)
+    assert table.fmt == ("binary" if binary else "text")
+    assert_same(table, kv)
+
+
+def test_compressed_and_headerless(shared_data, tmp_path):
+    src = shared_data / "word2vec-gensim-fixtures" / "lee_fasttext.vec"
+    kv = KeyedVectors.load_word2vec_format(str(src))
+    for opener, suffix in [(gzip.open, ".gz"), (bz2.open, ".bz2")]:
+        dst = tmp_path / ("v" + suffix)
+        with opener(dst, "wb") as f:
+            f.write(src.read_bytes())
+        assert_same(read_word2vec(dst), kv)
+    nohead = tmp_path / "glove.txt"
+    nohead.write_bytes(src.read_bytes().split(b"\n", 1)[1])
+    assert detect_format(nohead) == "text"
+    assert_same(read_word2vec(nohead), kv)
+
+
+@pytest.fixture(scope="module")
+def wiki_kv(shared_data):
+    from gensim.models import Word2Vec
+
+    lines = (shared_data / "wikitext-2" / "valid.txt").read_text(encoding="utf8").splitlines()[:1500]
+    sents = [line.split() for line in lines if line.strip()]
+    model = Word2Vec(sents, vector_size=24, min_count=3, epochs=1, workers=1, seed=1)
+    return model.wv
+
+
+def test_binary_c_tool_newline_and_gensim(wiki_kv, tmp_path):
+    """gensim's binary (no newline after vectors) and the C tool's (newline)."""
+    gpath = tmp_path / "g.bin"
+    wiki_kv.save_word2vec_format(str(gpath), binary=True)
+    assert_same(read_word2vec(gpath), KeyedVectors.load_word2vec_format(str(gpath), binary=True))
+    cpath = tmp_path / "c.bin"
+    with cpath.open("wb") as f:
+        f.write(f"{len(wiki_kv.index_to_key)} {wiki_kv.vector_size}\n".encode())
+        for key in wiki_kv.index_to_key:
+            f.write(key.encode() + b" " + wiki_kv[key].astype("<f4").tobytes() + b"\n")
+    table = read_word2vec(cpath)
+    assert table.fmt == "binary"
+    assert_same(table, KeyedVectors.load_word2vec_format(str(cpath), binary=True))
+    tpath = tmp_path / "t.txt"
+    wiki_kv.save_word2vec_format(str(tpath))
+    assert_same(read_word2vec(tpath), KeyedVectors.load_word2vec_format(str(tpath)))
+
+
+def test_gensim_pickle_is_opt_in(wiki_kv, tmp_path):
+    path = tmp_path / "w.kv"
+    wiki_kv.save(str(path))
+    with pytest.raises(InputError, match="allow_pickle"):
+        read_word2vec(path)
+    table = read_word2vec(path, allow_pickle=True)
+    assert table.fmt == "gensim"
+    assert table.keys == list(wiki_kv.index_to_key)
+    assert numpy.array_equal(table.data, wiki_kv.vectors)
+
+
+def test_fast_path_equals_line_path(shared_data):
+    text = (shared_data / "word2vec-gensim-fixtures" / "word2vec_pre_kv_c").read_bytes()
+    block = text.split(b"\n", 1)[1].rstrip(b"\n")
+    fast = parse_text_block_fast(block, 10)
+    assert fast is not None
+    lines = block.split(b"\n")
+    ref = numpy.array([[numpy.float32(float(x)) for x in l.split(b" ")[1:]] for l in lines])
+    assert fast[0] == [l.split(b" ")[0] for l in lines]
+    assert (fast[1].view(numpy.uint32) == ref.view(numpy.uint32)).all()
+    # exponents, negative zero, long mantissas, trailing spaces
+    block = b"a -0.000000 1e-05 \nb 0.12345678901234567890 -3\nc 1.5E+2 .5 "
+    keys, values, _, problem = parse_text_block(block, 2)
+    assert problem is None and keys == [b"a", b"b", b"c"]
+    expect = numpy.array([[-0.0, 1e-05], [0.12345678901234567890, -3], [150.0, 0.5]], dtype=numpy.float32)
+    assert (values.view(numpy.uint32) == expect.view(numpy.uint32)).all()
+
+
+def test_special_keys_and_duplicates(tmp_path):
+    path = tmp_path / "keys.txt"
+    rows = ["été 1 2", "🙂 3 4", "NOUN 5 6", "IS_ALPHA 7 8", "kangaroo.n.01 9 10", "été 11 12", "a\u00a0b 13 14", "Été 15 16"]
+    path.write_text(f"{len(rows)} 2\n" + "\n".join(rows) + "\n", encoding="utf8")
+    with pytest.warns(UserWarning, match="1 duplicate"):
+        table = read_word2vec(path)
+    assert table.keys == ["été", "🙂", "NOUN", "IS_ALPHA", "kangaroo.n.01", "a\u00a0b", "Été"]
+    assert table.data[0].tolist() == [1, 2] and table.data[-1].tolist() == [15, 16]
+    with pytest.warns(UserWarning, match="2 duplicate"):
+        lower = read_word2vec(path, lowercase=True)
+    assert lower.keys[0] == "été" and "Été" not in lower.keys
+    import spacy
+    from spacy_elmo.vectors import load_word2vec_vectors
+
+    nlp = spacy.blank("en")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        load_word2vec_vectors(nlp, path)
+    nlp.to_disk(tmp_path / "nlp")
+    nlp2 = spacy.load(tmp_path / "nlp")
+    for key, vec in [("été", [1, 2]), ("🙂", [3, 4]), ("NOUN", [5, 6]), ("IS_ALPHA", [7, 8]), ("Été", [15, 16])]:
+        assert nlp2.vocab.vectors[nlp2.vocab.strings[key]].tolist() == vec
+        assert nlp2(key)[0].vector.tolist() == vec
+
+
+def test_truncate_prune_dedupe_dtype(shared_data):
+    import spacy
+    from spacy_elmo.vectors import load_word2vec_vectors
+
+    path = shared_data / "word2vec-gensim-fixtures" / "word2vec_pre_kv_c"
+    kv = KeyedVectors.load_word2vec_format(str(path))
+    nlp = spacy.blank("en")
+    load_word2vec_vectors(nlp, path, truncate=100, prune=10, dtype="float16")
+    vectors = nlp.vocab.vectors
+    assert vectors.shape == (10, 10) and vectors.data.dtype == numpy.float16
+    assert len(vectors.key2row) == 100
+    kept = kv.vectors[:10]
+    for i, key in enumerate(kv.index_to_key[:100]):
+        row = vectors.key2row[nlp.vocab.strings[key]]
+        if i < 10:
+            assert row == i
+        else:  # nearest kept row by cosine
+            sims = kept @ kv.vectors[i] / numpy.linalg.norm(kept, axis=1)
+            assert row == int(sims.argmax())
+    assert numpy.allclose(vectors.data, kept, atol=1e-2)
+
+
+def test_dedupe_keeps_file_order(tmp_path):
+    from spacy.strings import StringStore
+    from spacy_elmo.vectors import word2vec_to_vectors
+
+    path = tmp_path / "d.txt"
+    path.write_text("4 2\na 1 2\nb 3 4\nc 1 2\nd 5 6\n", encoding="utf8")
+    strings = StringStore()
+    vectors = word2vec_to_vectors(path, strings)
+    assert vectors.data.tolist() == [[1, 2], [3, 4], [5, 6]]
+    assert [vectors.key2row[strings[k]] for k in "abcd"] == [0, 1, 0, 2]
+
+
+BAD = [
+    ("3 2\na 1 2\nb 3 4\n", "header says 3 rows, but the file ends after 2 rows"),
+    ("1 2\na 1 2\nb 3 4\n", "line 3: the header says 1 rows, but the file has more"),
+    ("2 2\na 1 2\nb 3 4 5\n", "line 3: expected 2 values after the key 'b', found 3"),
+    ("2 2\na 1 2\nb 3\n", "line 3: expected 2 values after the key 'b', found 1"),
+    ("2 2\na 1 x2\nb 3 4\n", "line 2: 'x2' is not a number \\(value 2 of the row for 'a'\\)"),
+    ("2 2\n 1 2\nb 3 4\n", "line 2: the row has an empty key"),
+    ("", "the file is empty"),
+    ("0 5\n", "no rows"),
+]
+
+
+@pytest.mark.parametrize("text,match", BAD)
+def test_bad_text(tmp_path, text, match):
+    path = tmp_path / "bad.txt"
+    path.write_text(text, encoding="utf8")
+    with pytest.raises(InputError, match=match) as err:
+        read_word2vec(path)
+    assert str(path) in str(err.value)
+
+
+def test_bad_binary_and_unicode(shared_data, tmp_path):
+    src = (shared_data / "word2vec-gensim-fixtures" / "euclidean_vectors.bin").read_bytes()
+    path = tmp_path / "cut.bin"
+    path.write_bytes(src[:-7])
+    with pytest.raises(InputError, match=r"byte offset \d+: the binary file ends inside row 2747 of 2747"):
+        read_word2vec(path)
+    path = tmp_path / "u.txt"
+    path.write_bytes(b"2 2\nab\xff 1 2\ncd 3 4\n")
+    with pytest.raises(InputError, match="line 2: the key is not valid UTF-8"):
+        read_word2vec(path)
+    assert read_word2vec(path, unicode_errors="replace").keys == ["ab\ufffd", "cd"]
+    assert read_word2vec(path, unicode_errors="ignore").keys == ["ab", "cd"]
+    with pytest.raises(InputError, match="does not exist"):
+        read_word2vec(tmp_path / "missing.txt")
+
+
+def test_large_block_parallel_equals_serial(wiki_kv, tmp_path):
+    path = tmp_path / "t.txt"
+    wiki_kv.save_word2vec_format(str(path))
+    a = read_word2vec(path, n_workers=0)
+    b = read_word2vec(path, n_workers=2)
+    assert a.keys == b.keys and numpy.array_equal(a.data, b.data)
+
+
+def test_truncate_stops_before_a_bad_row(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("3 2\na 1 2\nb 3 4\nc 5 x\n", encoding="utf8")
+    assert read_word2vec(path, truncate=2).keys == ["a", "b"]
+    with pytest.raises(InputError, match="line 4"):
+        read_word2vec(path, truncate=3)
