@@ -4,6 +4,7 @@ import pytest
 import spacy
 import torch
 from spacy.training import Example
+from spacy.vectors import Vectors
 from thinc.api import Config
 
 from spacy_elmo.models.bilm import get_bilm
@@ -158,3 +159,120 @@ def test_listener_without_elmo_annotation_gives_zeros():
     tok2vec = nlp.get_pipe("tagger").model.get_ref("tok2vec")
     (out,) = tok2vec.predict([nlp.make_doc("no elmo ran")])
     assert out.shape == (3, 24) and not out.any()
+
+
+EXTRA_CFG = TAGGER_CFG + """
+[components.tagger.model.tok2vec.static_vectors]
+@layers = "spacy.StaticVectors.v2"
+nO = 8
+nM = null
+dropout = null
+key_attr = "ORTH"
+
+[components.tagger.model.tok2vec.static_vectors.init_W]
+@initializers = "glorot_uniform_init.v1"
+
+[components.tagger.model.tok2vec.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[components.tagger.model.tok2vec.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 8
+attrs = ["NORM", "SHAPE"]
+rows = [100, 50]
+include_static_vectors = false
+
+[components.tagger.model.tok2vec.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 8
+depth = 1
+window_size = 1
+maxout_pieces = 2
+"""
+
+
+def make_with_vectors(cfg: str, fine_tune: bool):
+    config = Config().from_str(cfg.format(fine_tune=str(fine_tune).lower()))
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    words = "I like green eggs Eat blue ham The bank closed early today".split()
+    data = numpy.random.default_rng(0).standard_normal((len(words), 6)).astype("float32")
+    nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=data, keys=[nlp.vocab.strings.add(w) for w in words])
+    examples = [Example.from_dict(nlp.make_doc(t), {"tags": tags}) for t, tags in DATA]
+    optimizer = nlp.initialize(lambda: examples)
+    return nlp, examples, optimizer
+
+
+def test_listener_with_static_vectors_and_tok2vec(tmp_path):
+    """The listener concatenates static vectors and a small tok2vec to the
+    mixed ELMo vectors; all of it trains, saves, loads and survives
+    replace_listeners."""
+    nlp, examples, optimizer = make_with_vectors(EXTRA_CFG, False)
+    listener = nlp.get_pipe("tagger").model.get_ref("tok2vec")
+    assert len(listener.layers) == 3  # mix, projection, extra features
+    def extra_params():
+        return {(n.id, k): n.get_param(k).copy() for n in listener.layers[2].walk() for k in n.param_names if n.has_param(k)}
+
+    extra_before = extra_params()
+    assert {n.name for n in listener.layers[2].walk()} >= {"static_vectors", "maxout"}
+    losses = train(nlp, examples, optimizer, steps=5)
+    assert losses[-1] < losses[0]
+    extra_after = extra_params()
+    assert extra_after.keys() == extra_before.keys() and len(extra_after) >= 3
+    changed = [k for k in extra_before if not numpy.array_equal(extra_before[k], extra_after[k])]
+    assert len(changed) >= 2  # the static-vector projection and the tok2vec both learned
+    # the projection sees ELMo (2 * 16) + static vectors (8) + tok2vec (8)
+    proj_in = [n.get_dim("nI") for n in listener.layers[1].walk() if n.has_dim("nI")]
+    assert proj_in == [32 + 8 + 8]
+    texts = [t for t, _ in DATA]
+    expected = [[t.tag_ for t in doc] for doc in nlp.pipe(texts)]
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    assert [[t.tag_ for t in d] for d in loaded.pipe(texts)] == expected
+    tagger = nlp.get_pipe("tagger")
+    before = tagger.model.predict([nlp.get_pipe("elmo")(nlp.make_doc(t)) for t in texts])
+    nlp.replace_listeners("elmo", "tagger", ["model.tok2vec"])
+    cfg = nlp.config["components"]["tagger"]["model"]["tok2vec"]
+    assert cfg["static_vectors"]["@layers"] == "spacy.StaticVectors.v2"
+    after = tagger.model.predict([nlp.make_doc(t) for t in texts])
+    for a, b in zip(before, after):
+        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fine_tune_learn_rate_scale():
+    """learn_rate_scale makes the biLM's updates that fraction of the
+    optimizer's: with plain SGD, one step moves every parameter by exactly
+    scale x the unscaled step."""
+    from thinc.api import SGD
+
+    deltas = {}
+    for scale in (1.0, 0.25):
+        spacy.util.fix_random_seed(0)  # same dropout masks in the biLM in both runs
+        cfg = TAGGER_CFG.replace("fine_tune = {fine_tune}", "fine_tune = true\nlearn_rate_scale = %s" % scale)
+        nlp = spacy.util.load_model_from_config(Config().from_str(cfg), auto_fill=True, validate=True)
+        examples = [Example.from_dict(nlp.make_doc(t), {"tags": tags}) for t, tags in DATA]
+        nlp.initialize(lambda: examples)
+        # spaCy's tagger starts with a zero output layer, so the first step
+        # sends no gradient into the biLM, and spaCy applies an upstream
+        # component's gradient at the next step's finish_update (as for its
+        # own tok2vec): the third update applies the second's gradient, which
+        # both runs compute from identical weights.
+        sgd = SGD(0.1)
+        for _ in range(2):
+            nlp.update(examples, sgd=sgd, losses={}, drop=0.0)
+        before = snapshot(bilm_of(nlp))
+        nlp.update(examples, sgd=sgd, losses={}, drop=0.0)
+        after = snapshot(bilm_of(nlp))
+        deltas[scale] = {k: after[k] - before[k] for k in before if after[k].is_floating_point()}
+    moved = [k for k, d in deltas[1.0].items() if d.abs().max() > 0]
+    assert any(k.startswith("lstm.layers") for k in moved)
+    assert max(float(deltas[1.0][k].abs().max()) for k in moved) > 1e-3
+    for k in moved:  # atol: one float32 ulp of the weights (the deltas are differences of weights)
+        torch.testing.assert_close(deltas[0.25][k], 0.25 * deltas[1.0][k], rtol=1e-4, atol=5e-7)
+
+
+def test_bad_learn_rate_scale():
+    from spacy_elmo.errors import ElmoError
+    from spacy_elmo.models.bilm import build_elmo_bilm_v1
+
+    with pytest.raises(ElmoError, match="learn_rate_scale"):
+        build_elmo_bilm_v1(fine_tune=True, learn_rate_scale=-1.0)

@@ -32,6 +32,7 @@ def build_elmo_bilm_v1(
     weight_file: Optional[str] = None,
     state_mode: str = "warm",
     fine_tune: bool = False,
+    learn_rate_scale: float = 1.0,
     mixed_precision: bool = False,
 ) -> Model[InT, OutT]:
     """The character-CNN biLM of ELMo as a thinc Model.
@@ -43,6 +44,9 @@ def build_elmo_bilm_v1(
     weight_file (Optional[str]): path or URL of weights.hdf5.
     state_mode (str): "warm" (default), "reset" or "carry" (see bilm/model.py).
     fine_tune (bool): whether training updates the biLM (default: frozen).
+    learn_rate_scale (float): when fine-tuning, the biLM's updates are this
+        fraction of the optimizer's (its own learning rate: 0.1 = a tenth of
+        [training.optimizer] learn_rate; exact for SGD and Adam).
     mixed_precision (bool): opt-in bfloat16 autocast at inference (and the
         shim's autocast on GPU); faster where bf16 is native, not exact.
     RETURNS (Model[List[Sequence[str]], List[Floats3d]]): per sequence, all
@@ -50,8 +54,14 @@ def build_elmo_bilm_v1(
     """
     if state_mode not in STATE_MODES:
         raise ElmoError(Errors.E030.format(mode=state_mode))
-    shim = PyTorchShim(
+    if not learn_rate_scale >= 0:
+        raise ElmoError(
+            f"learn_rate_scale must be >= 0 ([components.elmo.model.bilm] "
+            f"learn_rate_scale), not {learn_rate_scale!r}."
+        )
+    shim = ElmoShim(
         None,
+        learn_rate_scale=learn_rate_scale,
         mixed_precision=mixed_precision,
         serialize_model=serialize_bilm,
         deserialize_model=deserialize_bilm,
@@ -67,9 +77,35 @@ def build_elmo_bilm_v1(
             "weight_file": weight_file,
             "state_mode": state_mode,
             "fine_tune": fine_tune,
+            "learn_rate_scale": learn_rate_scale,
             "mixed_precision": mixed_precision,
         },
     )
+
+
+class ElmoShim(PyTorchShim):
+    """PyTorchShim whose optimizer updates are scaled by `learn_rate_scale`
+    (the biLM's own learning rate when fine-tuning)."""
+
+    def __init__(self, model, *, learn_rate_scale: float = 1.0, **kwargs):
+        super().__init__(model, **kwargs)
+        self.learn_rate_scale = learn_rate_scale
+
+    def finish_update(self, optimizer) -> None:
+        scale = self.learn_rate_scale
+        if scale == 1.0:
+            return super().finish_update(optimizer)
+        before = {
+            name: p.data.detach().clone()
+            for name, p in self._model.named_parameters()
+            if p.grad is not None
+        }
+        super().finish_update(optimizer)
+        with torch.no_grad():
+            for name, param in self._model.named_parameters():
+                if name in before:
+                    old = before[name].to(param.device)
+                    param.data = old + scale * (param.data - old)
 
 
 def find_bilm_node(model: Model) -> Model:

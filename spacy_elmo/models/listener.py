@@ -2,16 +2,17 @@
 component (like spaCy's Tok2VecListener) with a task-specific scalar mix
 (Peters et al. 2018, eq. 1), and a self-contained variant.
 
-Both end in the same layers: scalar mix -> dropout -> linear projection, so a
-listener replaced by its upstream model (`nlp.replace_listeners`) keeps its
-trained mix and projection.
+Both end in the same layers: scalar mix -> [concatenate optional static
+vectors and/or a small tok2vec] -> dropout -> linear projection, so a listener
+replaced by its upstream model (`nlp.replace_listeners`) keeps its trained mix,
+extra features and projection.
 """
 from typing import Callable, List, Optional, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Dropout, Linear, Model, chain, with_array
-from thinc.types import Floats2d, Floats3d
+from thinc.api import Dropout, Linear, Model, chain, ragged2list, with_array
+from thinc.types import Floats2d, Floats3d, Ragged
 
 from ..errors import ElmoError
 
@@ -19,12 +20,14 @@ from ..errors import ElmoError
 class ElmoListener(Model):
     """Receives all ELMo layers from the upstream `elmo` component during
     training, reads them from `doc._.elmo_data` at prediction time, and runs
-    its own mix + projection (layers[0], layers[1])."""
+    its own mix + projection (layers[0], layers[1]), concatenating the output
+    of an optional `extra` model (layers[2]) before the projection."""
 
     name = "elmo_listener"
 
-    def __init__(self, upstream_name: str, mix: Model, proj: Model):
-        Model.__init__(self, name=self.name, forward=listener_forward, layers=[mix, proj])
+    def __init__(self, upstream_name: str, mix: Model, proj: Model, extra: Optional[Model] = None):
+        layers = [mix, proj] if extra is None else [mix, proj, extra]
+        Model.__init__(self, name=self.name, forward=listener_forward, init=listener_init, layers=layers)
         self.upstream_name = upstream_name
         self._batch_id: Optional[int] = None
         self._outputs = None
@@ -54,8 +57,16 @@ class ElmoListener(Model):
         return True
 
 
+def listener_init(model: ElmoListener, X: Optional[List[Doc]] = None, Y=None) -> None:
+    """The mix and projection take their sizes from the first ELMo layers
+    they see; extra features (static vectors, tok2vec) initialize here."""
+    if len(model.layers) > 2:
+        model.layers[2].initialize(X=X)
+
+
 def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
-    mix, proj = model.layers
+    mix, proj = model.layers[:2]
+    extra = model.layers[2] if len(model.layers) > 2 else None
     if is_train:
         model.verify_inputs(docs)
         layers, backprop_upstream = model._outputs, model._backprop
@@ -68,7 +79,7 @@ def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
             return [model.ops.alloc2f(len(doc), width) for doc in docs], lambda d: []
         layers = [model.ops.asarray3f(x) for x in layers]
         backprop_upstream = None
-    outputs, backprop_head = _head(mix, proj, layers, is_train)
+    outputs, backprop_head = _head(mix, proj, extra, docs, layers, is_train)
 
     def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
         d_layers = backprop_head(d_outputs)
@@ -91,18 +102,30 @@ def _width(proj: Model) -> int:
     raise ElmoError("ElmoListener: the projection has no output width.")
 
 
-def _head(mix: Model, proj: Model, layers: List[Floats3d], is_train: bool):
-    """Mix + projection, initializing their dims from the first real data."""
+def _head(mix: Model, proj: Model, extra: Optional[Model], docs: List[Doc],
+          layers: List[Floats3d], is_train: bool):
+    """Mix [+ extra features] + projection, initializing their dims from the
+    first real data."""
     if not mix.has_dim("nL") and layers:
         mix.set_dim("nL", layers[0].shape[0])
         mix.initialize()
     mixed, backprop_mix = mix(layers, is_train)
+    backprop_extra = None
+    if extra is not None:
+        features, backprop_extra = extra(docs, is_train)
+        width = mixed[0].shape[1] if mixed else 0
+        ops = proj.ops
+        mixed = [ops.xp.hstack((m, ops.asarray2f(f, dtype=m.dtype))) for m, f in zip(mixed, features)]
     if mixed and any(node.has_dim("nI") is None for node in proj.walk()):
         proj.initialize(X=mixed)
     outputs, backprop_proj = proj(mixed, is_train)
 
     def backprop(d_outputs):
-        return backprop_mix(backprop_proj(d_outputs))
+        d_mixed = backprop_proj(d_outputs)
+        if backprop_extra is not None:
+            backprop_extra([d[:, width:] for d in d_mixed])
+            d_mixed = [proj.ops.xp.ascontiguousarray(d[:, :width]) for d in d_mixed]
+        return backprop_mix(d_mixed)
 
     return outputs, backprop
 
@@ -148,58 +171,123 @@ def build_head(width: int, dropout: float) -> Model[List[Floats2d], List[Floats2
     return with_array(chain(Dropout(dropout), Linear(nO=width)))
 
 
+def build_extra(
+    static_vectors: Optional[Model[List[Doc], Ragged]], tok2vec: Optional[Model[List[Doc], List[Floats2d]]]
+) -> Optional[Model[List[Doc], List[Floats2d]]]:
+    """Per-token features concatenated to the mixed ELMo vectors: static
+    vectors (`@layers = "spacy.StaticVectors.v2"`, output Ragged) and/or a tok2vec
+    (e.g. `spacy.Tok2Vec.v2`, output List[Floats2d])."""
+    parts: List[Model] = []
+    if static_vectors is not None:
+        parts.append(chain(static_vectors, ragged2list()))
+    if tok2vec is not None:
+        parts.append(tok2vec)
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return Model("elmo_extra_features", _concat_forward, init=_concat_init, layers=parts)
+
+
+def _concat_init(model: Model, X: Optional[List[Doc]] = None, Y=None) -> None:
+    for layer in model.layers:
+        layer.initialize(X=X)
+
+
+def _concat_forward(model: Model, docs: List[Doc], is_train: bool):
+    results = [layer(docs, is_train) for layer in model.layers]
+    widths = [r[0][0].shape[1] if r[0] else 0 for r in results]
+    xp = model.ops.xp
+    outputs = [xp.hstack([r[0][i] for r in results]) for i in range(len(docs))]
+
+    def backprop(d_outputs: List[Floats2d]) -> List[Doc]:
+        start = 0
+        for (_, bp), w in zip(results, widths):
+            bp([xp.ascontiguousarray(d[:, start : start + w]) for d in d_outputs])
+            start += w
+        return []
+
+    return outputs, backprop
+
+
 @registry.architectures("spacy-elmo.ElmoListener.v1")
 def build_elmo_listener_v1(
-    width: int, upstream: str = "*", mix_l2: float = 0.001, dropout: float = 0.0
+    width: int,
+    upstream: str = "*",
+    mix_l2: float = 0.001,
+    dropout: float = 0.0,
+    static_vectors: Optional[Model[List[Doc], Ragged]] = None,
+    tok2vec: Optional[Model[List[Doc], List[Floats2d]]] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
     """Token vectors for a downstream component from the shared `elmo`
-    component: a task-specific scalar mix of all ELMo layers, dropout, and a
-    linear projection to `width`.
+    component: a task-specific scalar mix of all ELMo layers, optionally
+    concatenated with static vectors and/or a small trainable tok2vec, then
+    dropout and a linear projection to `width`.
 
     width (int): output width.
     upstream (str): name of the elmo component, or "*" for any.
     mix_l2 (float): L2 penalty on the mix weights.
-    dropout (float): dropout on the mixed ELMo vectors.
+    dropout (float): dropout before the projection.
+    static_vectors (Optional[Model]): e.g. `spacy.StaticVectors.v2` (needs
+        vectors in nlp.vocab: [initialize] vectors).
+    tok2vec (Optional[Model]): e.g. a small `spacy.Tok2Vec.v2`.
     """
-    return ElmoListener(upstream, build_scalar_mix(mix_l2), build_head(width, dropout))
+    extra = build_extra(static_vectors, tok2vec)
+    return ElmoListener(upstream, build_scalar_mix(mix_l2), build_head(width, dropout), extra)
 
 
 @registry.architectures("spacy-elmo.ElmoTok2Vec.v1")
 def build_elmo_tok2vec_v1(
-    encoder: Model[List[Doc], List[Floats3d]], width: int, mix_l2: float = 0.001, dropout: float = 0.0
+    encoder: Model[List[Doc], List[Floats3d]],
+    width: int,
+    mix_l2: float = 0.001,
+    dropout: float = 0.0,
+    static_vectors: Optional[Model[List[Doc], Ragged]] = None,
+    tok2vec: Optional[Model[List[Doc], List[Floats2d]]] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
     """Self-contained ELMo features (no shared component): encoder (a
-    `spacy-elmo.ElmoEncoder.v1`) -> scalar mix -> dropout -> projection."""
-    return _tok2vec(encoder, build_scalar_mix(mix_l2), build_head(width, dropout))
+    `spacy-elmo.ElmoEncoder.v1`) -> scalar mix [+ static vectors / tok2vec]
+    -> dropout -> projection. Arguments as in ElmoListener.v1."""
+    extra = build_extra(static_vectors, tok2vec)
+    return _tok2vec(encoder, build_scalar_mix(mix_l2), build_head(width, dropout), extra)
 
 
-def _tok2vec(encoder: Model, mix: Model, proj: Model) -> Model[List[Doc], List[Floats2d]]:
+def _tok2vec(encoder: Model, mix: Model, proj: Model, extra: Optional[Model] = None) -> Model[List[Doc], List[Floats2d]]:
     def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
         layers, backprop_encoder = encoder(docs, is_train)
-        outputs, backprop_head = _head(mix, proj, layers, is_train)
+        outputs, backprop_head = _head(mix, proj, extra, docs, layers, is_train)
         return outputs, lambda d_outputs: backprop_encoder(backprop_head(d_outputs))
 
-    return Model("elmo_tok2vec", forward, layers=[encoder, mix, proj], init=_init_tok2vec)
+    layers = [encoder, mix, proj] if extra is None else [encoder, mix, proj, extra]
+    return Model("elmo_tok2vec", forward, layers=layers, init=_init_tok2vec)
 
 
 def _init_tok2vec(model: Model, X=None, Y=None) -> None:
     model.layers[0].initialize()
+    if len(model.layers) > 3:
+        model.layers[3].initialize(X=X)
 
 
 def replace_listener(encoder_copy: Model, listener: ElmoListener, upstream) -> Model:
     """nlp.replace_listeners: the listener becomes a self-contained ElmoTok2Vec
-    with a copy of the upstream encoder and the listener's own mix + projection."""
-    mix, proj = listener.layers
-    return _tok2vec(encoder_copy, mix, proj)
+    with a copy of the upstream encoder and the listener's own mix, extra
+    features and projection."""
+    mix, proj = listener.layers[:2]
+    extra = listener.layers[2] if len(listener.layers) > 2 else None
+    return _tok2vec(encoder_copy, mix, proj, extra)
 
 
 def replace_listener_cfg(encoder_cfg: dict, listener_cfg: dict) -> dict:
     """The config of the replacement: ElmoTok2Vec.v1 with the encoder's and the
     listener's settings."""
-    return {
+    cfg = {
         "@architectures": "spacy-elmo.ElmoTok2Vec.v1",
         "encoder": encoder_cfg,
         "width": listener_cfg["width"],
         "mix_l2": listener_cfg.get("mix_l2", 0.001),
         "dropout": listener_cfg.get("dropout", 0.0),
     }
+    for key in ("static_vectors", "tok2vec"):
+        if listener_cfg.get(key) is not None:
+            cfg[key] = listener_cfg[key]
+    return cfg
