@@ -231,6 +231,29 @@ class Errors:
         "to train. Lower --min-count or pass more text."
     )
 
+    # NER corpora (corpora.py)
+    E300 = "{path}: the file does not exist. Check [corpora] path / --paths.train / --paths.dev."
+    E301 = (
+        "{path}, line {line}: the line has {n} column(s), so there is no word "
+        "column {word} or tag column {tag}. Lines are 'token<TAB>tag' (WNUT-17) or "
+        "'token POS chunk tag' (CoNLL-2003); set word_column/tag_column for other "
+        "layouts (Universal NER: word_column = 1, tag_column = 2)."
+    )
+    E302 = (
+        "{path}, line {line}: '{tag}' is not a BIO/IOB1 tag (O, B-TYPE or I-TYPE). "
+        "Check tag_column, or convert BILUO/BIOES tags to BIO first."
+    )
+    E303 = "{path}: not valid UTF-8 ({err}). Convert the file to UTF-8."
+    E304 = (
+        "{path}, {where}: '{tag}' does not continue an entity of its type, which "
+        "BIO does not allow. The file may be IOB1 (CoNLL-2003): use scheme = "
+        "\"auto\" or \"iob1\"."
+    )
+    E305 = (
+        "spacy-elmo.ConllNerCorpus.v1 needs a path: set [paths] train/dev or pass "
+        "--paths.train / --paths.dev."
+    )
+
 
 class Warnings:
     W100 = (

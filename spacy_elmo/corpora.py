@@ -1,0 +1,132 @@
+"""Readers for token-per-line NER data (WNUT-17, CoNLL-2003, Universal NER):
+one token a line with its tag in a column, sentences separated by blank or
+whitespace-only lines, `-DOCSTART-` lines and UD-style `# key = value`
+comments skipped.
+
+Tags are BIO (IOB2) or IOB1 (CoNLL-2003: `I-X` starts an entity unless it
+continues one; `B-X` only separates two adjacent entities of the same type).
+Both are normalised to BIO: an `I-X` that does not continue an `X` entity
+becomes `B-X`. With scheme="bio" such a tag is an error instead.
+"""
+import bz2
+import gzip
+import lzma
+import random
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, List, Tuple, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Example, iob_to_biluo
+from spacy.util import registry
+
+from .errors import ElmoError, Errors
+
+SCHEMES = ("auto", "bio", "iob1")
+Sentence = Tuple[List[str], List[str]]
+
+
+def _open_text(path: Path):
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix, open)
+    return opener(path, "rt", encoding="utf8", newline="")
+
+
+def read_conll_ner(
+    path: Union[str, Path], *, word_column: int = 0, tag_column: int = -1, scheme: str = "auto"
+) -> Iterator[Sentence]:
+    """Yield (words, BIO tags) per sentence of a token-per-line NER file.
+
+    path: the file (plain, .gz, .bz2 or .xz).
+    word_column, tag_column: column indices (tabs, or else runs of spaces,
+        separate columns; negative counts from the end). WNUT-17 and CoNLL-2003
+        need the defaults; Universal NER's .iob2 files need word_column=1,
+        tag_column=2.
+    scheme: "auto" (or "iob1"): normalise IOB1 to BIO; "bio": strict BIO.
+    """
+    path = Path(path)
+    if scheme not in SCHEMES:
+        raise ElmoError(Errors.E107.format(what="scheme", options=", ".join(SCHEMES), value=scheme))
+    if not path.is_file():
+        raise ElmoError(Errors.E300.format(path=path))
+    words: List[str] = []
+    tags: List[str] = []
+    start = 0  # line number of the current sentence's first token
+    try:
+        with _open_text(path) as handle:
+            for number, line in enumerate(handle, start=1):
+                line = line.rstrip("\r\n")
+                if not line.strip() or line.startswith("-DOCSTART-"):
+                    if words:
+                        yield words, _to_bio(tags, scheme, path, start)
+                        words, tags = [], []
+                    continue
+                if line.startswith("#") and " = " in line and "\t" not in line:
+                    continue  # UD-style comment (# sent_id = ...)
+                cols = line.split("\t") if "\t" in line else line.split()
+                try:
+                    if len(cols) < 2:
+                        raise IndexError
+                    word, tag = cols[word_column], cols[tag_column]
+                except IndexError:
+                    raise ElmoError(
+                        Errors.E301.format(path=path, line=number, n=len(cols), word=word_column, tag=tag_column)
+                    ) from None
+                tag = tag.strip()
+                if tag != "O" and not (len(tag) > 2 and tag[:2] in ("B-", "I-")):
+                    raise ElmoError(Errors.E302.format(path=path, line=number, tag=tag))
+                if not words:
+                    start = number
+                words.append(word.strip() or word)
+                tags.append(tag)
+    except UnicodeDecodeError as err:
+        raise ElmoError(Errors.E303.format(path=path, err=err)) from None
+    if words:
+        yield words, _to_bio(tags, scheme, path, start)
+
+
+def _to_bio(tags: List[str], scheme: str, path: Path, first_line) -> List[str]:
+    out = []
+    previous = "O"
+    for i, tag in enumerate(tags):
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            if scheme == "bio":
+                raise ElmoError(Errors.E304.format(path=path, where=f"line {first_line + i}", tag=tag))
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        previous = tag
+    return out
+
+
+def ner_examples(nlp: Language, sentences: Iterable[Sentence]) -> Iterator[Example]:
+    """Examples with gold entities (doc.ents) from (words, BIO tags)."""
+    for words, tags in sentences:
+        doc = Doc(nlp.vocab, words=words)
+        yield Example.from_dict(doc, {"entities": iob_to_biluo(tags)})
+
+
+@registry.readers("spacy-elmo.ConllNerCorpus.v1")
+def create_conll_ner_corpus_v1(
+    path: str,
+    word_column: int = 0,
+    tag_column: int = -1,
+    scheme: str = "auto",
+    limit: int = 0,
+    shuffle: bool = False,
+) -> Callable[[Language], Iterator[Example]]:
+    """A corpus reader for `spacy train` ([corpora.train] / [corpora.dev]) that
+    reads WNUT-17 / CoNLL-2003 / Universal NER files directly: no conversion
+    step. Arguments as in `read_conll_ner`; limit: at most N sentences (0: all);
+    shuffle: shuffle the sentences each epoch (for training)."""
+    if path is None:
+        raise ElmoError(Errors.E305)
+    sentences = list(read_conll_ner(path, word_column=word_column, tag_column=tag_column, scheme=scheme))
+    if limit:
+        sentences = sentences[:limit]
+
+    def read(nlp: Language) -> Iterator[Example]:
+        order = list(sentences)
+        if shuffle:
+            random.shuffle(order)
+        yield from ner_examples(nlp, order)
+
+    return read

@@ -1,0 +1,114 @@
+"""NER readers on the real WNUT-17, CoNLL-2003 and Universal NER files."""
+import gzip
+
+import pytest
+import spacy
+from spacy.training import offsets_to_biluo_tags
+
+from spacy_elmo.corpora import create_conll_ner_corpus_v1, read_conll_ner
+from spacy_elmo.errors import ElmoError
+
+
+@pytest.mark.parametrize("name,n_sents", [
+    ("wnut17train.conll", 3394), ("emerging.dev.conll", 1009), ("emerging.test.annotated", 1287)])
+def test_wnut17_counts_and_tags(shared_data, name, n_sents):
+    sentences = list(read_conll_ner(shared_data / "wnut17" / name))
+    assert len(sentences) == n_sents  # the counts data/README.md gives
+    types = {t[2:] for _, tags in sentences for t in tags if t != "O"}
+    assert types == {"person", "location", "group", "creative-work", "corporation", "product"}
+    for words, tags in sentences:
+        assert len(words) == len(tags) and all(w.strip() for w in words)
+
+
+def test_conll2003_iob1_becomes_bio(shared_data):
+    path = shared_data / "conll2003-english" / "eng.testb.gz"
+    sentences = list(read_conll_ner(path))
+    assert len(sentences) == 3453
+    # raw IOB1 starts entities with I-; after normalisation every entity starts with B-
+    with gzip.open(path, "rt", encoding="utf8") as f:
+        raw = [line.split()[-1] for line in f if line.strip() and not line.startswith("-DOCSTART-")]
+    assert sum(t.startswith("I-") for t in raw) > 0
+    flat = [t for _, tags in sentences for t in tags]
+    assert len(flat) == len(raw) == 46435
+    for _, tags in sentences:
+        previous = "O"
+        for tag in tags:
+            assert not (tag.startswith("I-") and previous[2:] != tag[2:])
+            previous = tag
+    # the entity count is that of the IOB1 reading: an entity starts at I-X
+    # after a non-X tag, or at B-X
+    with gzip.open(path, "rt", encoding="utf8") as f:
+        lines = [line.split()[-1] if line.strip() and not line.startswith("-DOCSTART-") else "" for line in f]
+    starts, prev = 0, "O"
+    for tag in lines:  # "" = sentence boundary: entities never cross it
+        if tag.startswith("B-") or (tag.startswith("I-") and prev[2:] != tag[2:]):
+            starts += 1
+        prev = tag or "O"
+    assert sum(t.startswith("B-") for t in flat) == starts
+    with pytest.raises(ElmoError, match="IOB1"):
+        list(read_conll_ner(path, scheme="bio"))
+
+
+def test_universal_ner_columns(shared_data):
+    path = shared_data / "uner-english-ewt" / "en_ewt-ud-dev.iob2"
+    sentences = list(read_conll_ner(path, word_column=1, tag_column=2, scheme="bio"))
+    assert len(sentences) == 2001
+    assert sum(len(w) for w, _ in sentences) == 25149
+    assert {t[2:] for _, tags in sentences for t in tags if t != "O"} == {"PER", "LOC", "ORG"}
+
+
+def test_registered_reader_gives_examples_with_entities(shared_data):
+    nlp = spacy.blank("en")
+    reader = spacy.util.registry.readers.get("spacy-elmo.ConllNerCorpus.v1")
+    corpus = reader(str(shared_data / "wnut17" / "emerging.dev.conll"), limit=50)
+    examples = list(corpus(nlp))
+    assert len(examples) == 50
+    words, tags = next(iter(read_conll_ner(shared_data / "wnut17" / "emerging.dev.conll")))
+    first = examples[0].reference
+    assert [t.text for t in first] == words
+    n_entities = sum(t.startswith("B-") for _, tags in list(read_conll_ner(shared_data / "wnut17" / "emerging.dev.conll"))[:50] for t in tags)
+    assert sum(len(eg.reference.ents) for eg in examples) == n_entities > 0
+    # round trip: entities back to BIO tags match the file
+    biluo = offsets_to_biluo_tags(first, [(e.start_char, e.end_char, e.label_) for e in first.ents])
+    from spacy.training import biluo_to_iob
+    assert biluo_to_iob(biluo) == tags
+
+
+@pytest.mark.parametrize("text,match", [
+    ("a\tO\nb\n", "line 2: the line has 1 column"),
+    ("a\tO\nb\tX-PER\n", "line 2: 'X-PER' is not a BIO"),
+    ("a\tO\nb\tU-PER\n", "line 2: 'U-PER'"),
+])
+def test_bad_lines_name_file_and_line(tmp_path, text, match):
+    path = tmp_path / "bad.conll"
+    path.write_text(text, encoding="utf8")
+    with pytest.raises(ElmoError, match=match) as info:
+        list(read_conll_ner(path))
+    assert str(path) in str(info.value)
+
+
+def test_bio_strict_names_the_line(tmp_path):
+    path = tmp_path / "iob1.conll"
+    path.write_text("x\tO\n\nEU\tI-ORG\nrejects\tO\n", encoding="utf8")
+    with pytest.raises(ElmoError, match="line 3"):
+        list(read_conll_ner(path, scheme="bio"))
+    assert list(read_conll_ner(path)) == [(["x"], ["O"]), (["EU", "rejects"], ["B-ORG", "O"])]
+
+
+def test_whitespace_only_lines_and_hash_tokens(tmp_path):
+    path = tmp_path / "w.conll"
+    path.write_text("#\tO\n#blessed\tO\n \t\nNew\tB-location\nYork\tI-location\n\t\n", encoding="utf8")
+    assert list(read_conll_ner(path)) == [(["#", "#blessed"], ["O", "O"]), (["New", "York"], ["B-location", "I-location"])]
+
+
+def test_missing_file_and_bad_scheme(tmp_path):
+    with pytest.raises(ElmoError, match="does not exist"):
+        list(read_conll_ner(tmp_path / "nope.conll"))
+    with pytest.raises(ElmoError, match="scheme"):
+        list(read_conll_ner(tmp_path / "nope.conll", scheme="bioes"))
+    with pytest.raises(ElmoError, match="needs a path"):
+        create_conll_ner_corpus_v1(None)
+    bad = tmp_path / "latin1.conll"
+    bad.write_bytes("caf\xe9\tO\n".encode("latin1"))
+    with pytest.raises(ElmoError, match="UTF-8"):
+        list(read_conll_ner(bad))
