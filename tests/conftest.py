@@ -27,3 +27,16 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def fixtures_dir(shared_data) -> Path:
     return shared_data / "allennlp-elmo-fixtures"
+
+
+@pytest.fixture(scope="session")
+def fixture_bilm_dir(fixtures_dir, tmp_path_factory) -> Path:
+    """The AllenNLP fixture biLM as a weights directory (options.json +
+    weights.hdf5), usable as `weights = DIR` in configs. Tests use it where
+    a tiny, fast biLM is enough."""
+    import shutil
+
+    out = tmp_path_factory.mktemp("fixture_bilm")
+    shutil.copyfile(fixtures_dir / "options.json", out / "options.json")
+    shutil.copyfile(fixtures_dir / "lm_weights.hdf5", out / "weights.hdf5")
+    return out

@@ -1,0 +1,86 @@
+"""Every config in configs/ resolves, and the downstream ones train a few
+steps with `spacy train` on real data (UD English-EWT, WNUT-17), save, load
+and evaluate."""
+import subprocess
+import sys
+
+import pytest
+import spacy
+from spacy.cli.train import train as spacy_train
+from spacy.training import Corpus
+from thinc.api import Config
+
+from conftest import ROOT
+from spacy_elmo.corpora import create_conll_ner_corpus_v1
+
+CONFIGS = sorted((ROOT / "configs").glob("*.cfg"))
+DOWNSTREAM = [p for p in CONFIGS if not p.name.startswith("bilm_")]
+TASKS = ["tagger", "ner", "parser", "textcat"]
+
+
+def test_every_task_has_elmo_and_baseline_twins():
+    names = {p.name for p in CONFIGS}
+    for task in TASKS:
+        assert {f"{task}_elmo.cfg", f"{task}_baseline.cfg"} <= names
+
+
+@pytest.fixture(scope="module")
+def ud(shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ud")
+    ewt = shared_data / "ud-english-ewt"
+    for split, n in (("train", 40), ("dev", 20)):
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "convert_ud.py"), str(ewt / f"en_ewt-ud-{split}.conllu.gz"),
+                        str(out / f"{split}.spacy"), "--limit", str(n)], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def wnut(shared_data, tmp_path_factory):
+    # 80 sentences of each split, so a few training steps see entities
+    out = tmp_path_factory.mktemp("wnut")
+    for name, src in (("train", "wnut17train.conll"), ("dev", "emerging.dev.conll")):
+        blocks = (shared_data / "wnut17" / src).read_text(encoding="utf8").split("\n\n")
+        (out / f"{name}.conll").write_text("\n\n".join(blocks[:80]) + "\n", encoding="utf8")
+    return out
+
+
+def paths_for(config, ud, wnut):
+    if config.name.startswith("ner_"):
+        return str(wnut / "train.conll"), str(wnut / "dev.conll")
+    return str(ud / "train.spacy"), str(ud / "dev.spacy")
+
+
+@pytest.mark.parametrize("config", DOWNSTREAM, ids=lambda p: p.stem)
+def test_config_resolves(config, ud, wnut):
+    train, dev = paths_for(config, ud, wnut)
+    cfg = spacy.util.load_config(config, overrides={"paths.train": train, "paths.dev": dev})
+    nlp = spacy.util.load_model_from_config(cfg, auto_fill=True, validate=True)
+    resolved = spacy.util.registry.resolve(nlp.config.interpolate()["training"], schema=spacy.schemas.ConfigSchemaTraining)
+    assert resolved["max_steps"] > 0
+    if "_elmo" in config.stem:
+        assert nlp.pipe_names[0] == "elmo"
+        assert nlp.get_pipe("elmo").listening_components == [nlp.pipe_names[1]]
+
+
+@pytest.mark.parametrize("config", [p for p in DOWNSTREAM if p.stem != "tagger_elmo_tiny"], ids=lambda p: p.stem)
+def test_config_trains_saves_and_evaluates(config, ud, wnut, fixture_bilm_dir, tmp_path):
+    train, dev = paths_for(config, ud, wnut)
+    overrides = {"paths.train": train, "paths.dev": dev, "training.max_steps": 4, "training.eval_frequency": 2,
+                 "training.logger.progress_bar": False}
+    if "_elmo" in config.stem:
+        overrides["paths.elmo"] = str(fixture_bilm_dir)  # the tiny fixture biLM keeps this fast
+    spacy_train(config, tmp_path / "out", overrides=overrides)
+    best = tmp_path / "out" / "model-best"
+    nlp = spacy.load(best)
+    task = config.stem.split("_")[0]
+    assert task in nlp.pipe_names
+    if dev.endswith(".spacy"):
+        examples = list(Corpus(dev)(nlp))
+    else:
+        examples = list(create_conll_ner_corpus_v1(dev)(nlp))
+    scores = nlp.evaluate(examples)
+    key = {"tagger": "tag_acc", "parser": "dep_las", "textcat": "cats_macro_f", "ner": "ents_f"}[task]
+    assert key in scores  # ents_f is 0.0 (not None) when the few-step model finds no entity
+    doc = nlp("Apple is looking at buying a U.K. startup in London.")
+    if "_elmo" in config.stem:
+        assert doc._.elmo_layers.shape[1] == len(doc)
