@@ -44,6 +44,16 @@ def wnut(shared_data, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def vectors_dir(shared_data, tmp_path_factory):
+    """A spaCy vectors pipeline from a real fastText .vec file."""
+    from spacy_elmo.vectors import init_vectors
+
+    out = tmp_path_factory.mktemp("vectors") / "vectors"
+    init_vectors("en", shared_data / "word2vec-gensim-fixtures" / "lee_fasttext.vec", out)
+    return out
+
+
 def paths_for(config, ud, wnut):
     if config.name.startswith("ner_"):
         return str(wnut / "train.conll"), str(wnut / "dev.conll")
@@ -54,6 +64,8 @@ def paths_for(config, ud, wnut):
 def test_config_resolves(config, ud, wnut):
     train, dev = paths_for(config, ud, wnut)
     cfg = spacy.util.load_config(config, overrides={"paths.train": train, "paths.dev": dev})
+    assert ("_vectors" in config.stem) == ("static_vectors" in cfg["components"][cfg["nlp"]["pipeline"][1]]["model"]["tok2vec"]
+                                          or cfg["components"].get("tok2vec", {}).get("model", {}).get("embed", {}).get("include_static_vectors", False))
     nlp = spacy.util.load_model_from_config(cfg, auto_fill=True, validate=True)
     resolved = spacy.util.registry.resolve(nlp.config.interpolate()["training"], schema=spacy.schemas.ConfigSchemaTraining)
     assert resolved["max_steps"] > 0
@@ -63,10 +75,12 @@ def test_config_resolves(config, ud, wnut):
 
 
 @pytest.mark.parametrize("config", [p for p in DOWNSTREAM if p.stem != "tagger_elmo_tiny"], ids=lambda p: p.stem)
-def test_config_trains_saves_and_evaluates(config, ud, wnut, fixture_bilm_dir, tmp_path):
+def test_config_trains_saves_and_evaluates(config, ud, wnut, fixture_bilm_dir, vectors_dir, tmp_path):
     train, dev = paths_for(config, ud, wnut)
     overrides = {"paths.train": train, "paths.dev": dev, "training.max_steps": 4, "training.eval_frequency": 2,
                  "training.logger.progress_bar": False}
+    if "_vectors" in config.stem:
+        overrides["paths.vectors"] = str(vectors_dir)
     if "_elmo" in config.stem:
         overrides["paths.elmo"] = str(fixture_bilm_dir)  # the tiny fixture biLM keeps this fast
     spacy_train(config, tmp_path / "out", overrides=overrides)
@@ -74,6 +88,8 @@ def test_config_trains_saves_and_evaluates(config, ud, wnut, fixture_bilm_dir, t
     nlp = spacy.load(best)
     task = config.stem.split("_")[0]
     assert task in nlp.pipe_names
+    if "_vectors" in config.stem:
+        assert nlp.vocab.vectors.shape == (1762, 10)
     if dev.endswith(".spacy"):
         examples = list(Corpus(dev)(nlp))
     else:
