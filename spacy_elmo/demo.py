@@ -7,6 +7,11 @@ import numpy
 
 DEMO_TEXT = Path(__file__).parent / "data" / "demo.txt"
 DEMO_WORDS = ("bank", "play")
+# The sense of each demo word on each line of demo.txt (0-based line index).
+DEMO_SENSES = {
+    "bank": {0: "money", 1: "money", 2: "money", 3: "river", 4: "river", 5: "river"},
+    "play": {6: "verb", 7: "verb", 8: "theatre", 9: "theatre"},
+}
 
 
 def _cos(a: numpy.ndarray, b: numpy.ndarray) -> float:
@@ -14,25 +19,35 @@ def _cos(a: numpy.ndarray, b: numpy.ndarray) -> float:
 
 
 def nearest_contexts(
-    weights: Optional[str] = "default", words=DEMO_WORDS, text_path: Path = DEMO_TEXT
-) -> List[Tuple[str, str, str, float, float]]:
+    weights: Optional[str] = "default", words=DEMO_WORDS, text_path: Path = DEMO_TEXT,
+    vectors: Optional[str] = None,
+) -> List[Tuple[str, str, str, float, float, Optional[float], Optional[bool]]]:
     """For each occurrence of each word: (word, its sentence, the sentence of
     its nearest other occurrence by the ELMo top layer, cosine by ELMo top
-    layer, cosine by the context-free layer 0)."""
+    layer, cosine by the context-free layer 0, cosine by static word vectors
+    (a spaCy pipeline with vectors, e.g. from `init-vectors`; None without),
+    whether the nearest occurrence has the same sense (None if unknown))."""
     import spacy
 
-    nlp = spacy.blank("en")
+    nlp = spacy.blank("en") if vectors is None else spacy.load(vectors, exclude=["elmo"])
     nlp.add_pipe("elmo", config={"model": {"bilm": {"weights": weights}}, "mix": "top"})
     nlp.initialize()
-    docs = list(nlp.pipe(text_path.read_text(encoding="utf8").splitlines()))
+    lines = text_path.read_text(encoding="utf8").splitlines()
+    docs = list(nlp.pipe(lines))
+    senses = DEMO_SENSES if text_path == DEMO_TEXT else {}
     rows = []
     for word in words:
-        hits = [(doc, t) for doc in docs for t in doc if t.lower_ == word]
-        for doc, token in hits:
-            others = [(d, t) for d, t in hits if t.doc is not doc]
-            best_doc, best = max(others, key=lambda o: _cos(token._.elmo, o[1]._.elmo))
+        hits = [(i, t) for i, doc in enumerate(docs) for t in doc if t.lower_ == word]
+        for i, token in hits:
+            others = [(j, t) for j, t in hits if j != i]
+            j, best = max(others, key=lambda o: _cos(token._.elmo, o[1]._.elmo))
+            static = None
+            if vectors is not None and token.has_vector and best.has_vector:
+                static = _cos(token.vector, best.vector)
+            sense = senses.get(word, {})
+            same = sense[i] == sense[j] if i in sense and j in sense else None
             rows.append(
-                (word, doc.text, best_doc.text, _cos(token._.elmo, best._.elmo),
-                 _cos(token._.elmo_layers[0], best._.elmo_layers[0]))
+                (word, docs[i].text, docs[j].text, _cos(token._.elmo, best._.elmo),
+                 _cos(token._.elmo_layers[0], best._.elmo_layers[0]), static, same)
             )
     return rows

@@ -1,5 +1,6 @@
 """`python -m spacy elmo pretrain | evaluate-lm | dump-token-embeddings`."""
 import json
+from typing import Optional
 from pathlib import Path
 
 import typer
@@ -52,6 +53,7 @@ def evaluate_lm_cli(
     batch_size: int = typer.Option(16, "--batch-size", "-b", help="Rows evaluated in parallel (state carries within a row)"),
     unroll: int = typer.Option(20, "--unroll", help="Tokens per window"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON object to this file (atomically)", dir_okay=False),
     # fmt: on
 ):
     """Print the exact (full-softmax) forward, backward and mean perplexity of a
@@ -69,6 +71,11 @@ def evaluate_lm_cli(
     except ElmoError as err:
         msg.fail(str(err), exits=1)
     print(json.dumps(result))
+    if output is not None:
+        from ..io.weights import atomic_write_text
+
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(output, json.dumps(result) + "\n")
 
 
 @app.command("dump-token-embeddings")
