@@ -1,0 +1,34 @@
+"""Write the first N non-empty lines (or lines, with --keep-blank) of a text file (.gz ok) to OUT: small
+corpora for the CI-sized workflow.
+
+    python scripts/head_text.py IN OUT --lines N
+"""
+import argparse
+import gzip
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("input", type=Path)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--lines", type=int, required=True)
+    parser.add_argument("--keep-blank", action="store_true", help="keep blank lines (sentence breaks of .conll files) and count them")
+    args = parser.parse_args()
+    opener = gzip.open if args.input.suffix == ".gz" else open
+    kept = []
+    with opener(args.input, "rt", encoding="utf8") as handle:
+        for line in handle:
+            if line.strip() or args.keep_blank:
+                kept.append(line if line.endswith("\n") else line + "\n")
+                if len(kept) >= args.lines:
+                    break
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_suffix(".tmp")
+    tmp.write_text("".join(kept), encoding="utf8")
+    tmp.replace(args.output)
+    print(f"{args.input} -> {args.output}: {len(kept)} lines")
+
+
+if __name__ == "__main__":
+    main()
