@@ -5,6 +5,7 @@ import spacy
 import torch
 from spacy.tokens import Doc, DocBin
 
+from conftest import DEFAULT_DIM
 from spacy_elmo.models.bilm import get_bilm
 
 TEXT = "The bank of the river was steep. I deposited cash at the bank. Then I went home."
@@ -30,13 +31,13 @@ def test_add_pipe_works_on_first_use_without_initialize():
     nlp = spacy.blank("en")
     nlp.add_pipe("elmo")
     doc = nlp("Hello world")
-    assert doc._.elmo_layers.shape == (3, 2, 32)
+    assert doc._.elmo_layers.shape == (3, 2, DEFAULT_DIM)
 
 
 def test_extensions(nlp):
     doc = nlp(TEXT)
     layers = doc._.elmo_layers
-    assert layers.shape == (3, len(doc), 32) and layers.dtype == numpy.float32
+    assert layers.shape == (3, len(doc), DEFAULT_DIM) and layers.dtype == numpy.float32
     token = doc[1]
     numpy.testing.assert_allclose(token._.elmo, layers[:, 1].mean(axis=0), rtol=1e-6)
     numpy.testing.assert_array_equal(token._.elmo_layers, layers[:, 1])
@@ -76,7 +77,7 @@ def test_long_doc_without_sentences_is_chunked():
     words = ("the quick brown fox jumps over the lazy dog".split() * 2300)[:20000]
     doc = nlp(Doc(nlp.vocab, words=words))
     layers = doc._.elmo_layers
-    assert layers.shape == (3, 20000, 32)
+    assert layers.shape == (3, 20000, DEFAULT_DIM)
     assert numpy.isfinite(layers).all()
     assert numpy.abs(layers[1:, -1]).sum() > 0  # the last chunk ran
     # chunk boundaries restart the state: token 100 starts a chunk like token 0
@@ -95,9 +96,9 @@ def test_long_doc_without_sentences_is_chunked():
 )
 def test_odd_input_never_crashes(nlp, words):
     doc = nlp(Doc(nlp.vocab, words=words))
-    assert doc._.elmo_layers.shape == (3, len(words), 32)
+    assert doc._.elmo_layers.shape == (3, len(words), DEFAULT_DIM)
     assert numpy.isfinite(doc._.elmo_layers).all()
-    assert doc._.elmo.shape == (32,)
+    assert doc._.elmo.shape == (DEFAULT_DIM,)
 
 
 def test_mix_options():

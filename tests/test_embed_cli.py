@@ -8,6 +8,7 @@ import numpy
 import pytest
 from typer.testing import CliRunner
 
+from conftest import DEFAULT_DIM
 from spacy_elmo.cli._app import app
 
 runner = CliRunner()
@@ -51,7 +52,7 @@ def test_output_layouts(tmp_path, flag, ndim):
     result = runner.invoke(app, ["embed", str(tmp_path / "in.txt"), str(out), flag])
     assert result.exit_code == 0, result.output
     with h5py.File(out, "r") as f:
-        assert f["0"].ndim == ndim and f["1"].shape[-1] == 32
+        assert f["0"].ndim == ndim and f["1"].shape[-1] == DEFAULT_DIM
         assert f["1"].shape[-2] == 4
         all_keys = sorted(k for k in f.keys() if k != "sentence_to_index")
     assert all_keys == ["0", "1"]
@@ -98,7 +99,7 @@ def test_installed_command_via_python_m_spacy(tmp_path):
         capture_output=True, text=True, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert h5py.File(tmp_path / "out.hdf5", "r")["0"].shape == (4, 32)
+    assert h5py.File(tmp_path / "out.hdf5", "r")["0"].shape == (4, DEFAULT_DIM)
 
 
 def test_weights_from_saved_pipeline_and_directory(tmp_path, fixtures_dir):

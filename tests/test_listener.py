@@ -7,6 +7,7 @@ from spacy.training import Example
 from spacy.vectors import Vectors
 from thinc.api import Config
 
+from conftest import DEFAULT_DIM
 from spacy_elmo.models.bilm import get_bilm
 
 TAGGER_CFG = """
@@ -222,7 +223,7 @@ def test_listener_with_static_vectors_and_tok2vec(tmp_path):
     assert len(changed) >= 2  # the static-vector projection and the tok2vec both learned
     # the projection sees ELMo (2 * 16) + static vectors (8) + tok2vec (8)
     proj_in = [n.get_dim("nI") for n in listener.layers[1].walk() if n.has_dim("nI")]
-    assert proj_in == [32 + 8 + 8]
+    assert proj_in == [DEFAULT_DIM + 8 + 8]
     texts = [t for t, _ in DATA]
     expected = [[t.tag_ for t in doc] for doc in nlp.pipe(texts)]
     nlp.to_disk(tmp_path / "p")

@@ -7,7 +7,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from conftest import ROOT
+from conftest import DEFAULT_DIM, ROOT
 
 
 def conllu_docs(path, vocab, n):
@@ -64,7 +64,7 @@ def test_spacy_train_with_elmo_listener(ud_corpus, tmp_path):
     nlp = spacy.load(tmp_path / "out" / "model-last")
     assert nlp.pipe_names == ["elmo", "tagger"]
     doc = nlp("The bank closed early today .")
-    assert doc._.elmo_layers.shape == (3, 6, 32)
+    assert doc._.elmo_layers.shape == (3, 6, DEFAULT_DIM)
     assert all(t.tag_ for t in doc)
     # training improved the dev score over the first evaluation
     rows = [line.split() for line in proc.stdout.splitlines() if line.strip()[:1].isdigit()]
