@@ -64,8 +64,10 @@ def paths_for(config, ud, wnut):
 def test_config_resolves(config, ud, wnut):
     train, dev = paths_for(config, ud, wnut)
     cfg = spacy.util.load_config(config, overrides={"paths.train": train, "paths.dev": dev})
-    assert ("_vectors" in config.stem) == ("static_vectors" in cfg["components"][cfg["nlp"]["pipeline"][1]]["model"]["tok2vec"]
-                                          or cfg["components"].get("tok2vec", {}).get("model", {}).get("embed", {}).get("include_static_vectors", False))
+    listener = cfg["components"][cfg["nlp"]["pipeline"][1]]["model"]["tok2vec"]
+    uses_vectors = listener.get("static_vectors") is not None or cfg["components"].get("tok2vec", {}).get(
+        "model", {}).get("embed", {}).get("include_static_vectors", False)
+    assert ("_vectors" in config.stem) == bool(uses_vectors)
     nlp = spacy.util.load_model_from_config(cfg, auto_fill=True, validate=True)
     resolved = spacy.util.registry.resolve(nlp.config.interpolate()["training"], schema=spacy.schemas.ConfigSchemaTraining)
     assert resolved["max_steps"] > 0
