@@ -51,3 +51,22 @@ def _default_dim() -> int:
 
 
 DEFAULT_DIM = _default_dim()
+
+
+_FIXTURE_BILM = None
+
+
+def fixture_bilm_path() -> str:
+    """Like the fixture_bilm_dir fixture, for module-level config strings."""
+    global _FIXTURE_BILM
+    if _FIXTURE_BILM is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        out = Path(tempfile.mkdtemp(prefix="fixture_bilm_"))
+        atexit.register(shutil.rmtree, out, True)
+        shutil.copyfile(FIXTURES / "options.json", out / "options.json")
+        shutil.copyfile(FIXTURES / "lm_weights.hdf5", out / "weights.hdf5")
+        _FIXTURE_BILM = str(out)
+    return _FIXTURE_BILM

@@ -109,14 +109,14 @@ def test_weights_from_saved_pipeline_and_directory(tmp_path, fixtures_dir):
 
     import spacy
 
-    nlp = spacy.blank("en")
-    nlp.add_pipe("elmo")
-    nlp.initialize()
-    nlp.to_disk(tmp_path / "pipeline")
     weights_dir = tmp_path / "weights"
     weights_dir.mkdir()
     shutil.copy(fixtures_dir / "options.json", weights_dir / "options.json")
     shutil.copy(fixtures_dir / "lm_weights.hdf5", weights_dir / "weights.hdf5")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("elmo", config={"model": {"bilm": {"weights": str(weights_dir)}}})
+    nlp.initialize()
+    nlp.to_disk(tmp_path / "pipeline")
     (tmp_path / "in.txt").write_text("The bank closed .\n")
     outputs = []
     for args in (["--weights", str(tmp_path / "pipeline")], ["--weights", str(weights_dir)],

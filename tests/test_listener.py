@@ -7,7 +7,7 @@ from spacy.training import Example
 from spacy.vectors import Vectors
 from thinc.api import Config
 
-from conftest import DEFAULT_DIM
+from conftest import fixture_bilm_path
 from spacy_elmo.models.bilm import get_bilm
 
 TAGGER_CFG = """
@@ -25,7 +25,7 @@ factory = "elmo"
 
 [components.elmo.model.bilm]
 @architectures = "spacy-elmo.ElmoBiLM.v1"
-weights = "default"
+weights = "%s"
 fine_tune = {fine_tune}
 
 [components.tagger]
@@ -65,9 +65,14 @@ width = 24
 
 [components.tagger.model.tok2vec.encoder.bilm]
 @architectures = "spacy-elmo.ElmoBiLM.v1"
-weights = "default"
+weights = "%s"
 fine_tune = {fine_tune}
 """
+
+# the tiny AllenNLP fixture biLM: these tests are about the listener, not the model
+TAGGER_CFG = TAGGER_CFG.replace('"%s"', '"' + fixture_bilm_path() + '"')
+SELF_CONTAINED_CFG = SELF_CONTAINED_CFG.replace('"%s"', '"' + fixture_bilm_path() + '"')
+ELMO_DIM = 32
 
 DATA = [
     ("I like green eggs", ["PRON", "VERB", "ADJ", "NOUN"]),
@@ -223,7 +228,7 @@ def test_listener_with_static_vectors_and_tok2vec(tmp_path):
     assert len(changed) >= 2  # the static-vector projection and the tok2vec both learned
     # the projection sees ELMo (2 * 16) + static vectors (8) + tok2vec (8)
     proj_in = [n.get_dim("nI") for n in listener.layers[1].walk() if n.has_dim("nI")]
-    assert proj_in == [DEFAULT_DIM + 8 + 8]
+    assert proj_in == [ELMO_DIM + 8 + 8]
     texts = [t for t, _ in DATA]
     expected = [[t.tag_ for t in doc] for doc in nlp.pipe(texts)]
     nlp.to_disk(tmp_path / "p")

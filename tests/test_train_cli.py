@@ -7,7 +7,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from conftest import DEFAULT_DIM, ROOT
+from conftest import ROOT, fixture_bilm_path
 
 
 def conllu_docs(path, vocab, n):
@@ -57,14 +57,15 @@ def test_spacy_train_with_elmo_listener(ud_corpus, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "spacy", "train", str(config), "--output", str(tmp_path / "out"),
          "--paths.train", str(ud_corpus / "train.spacy"), "--paths.dev", str(ud_corpus / "dev.spacy"),
-         "--training.max_steps", "30", "--training.eval_frequency", "15"],
+         "--training.max_steps", "30", "--training.eval_frequency", "15",
+         "--components.elmo.model.bilm.weights", fixture_bilm_path()],  # tiny biLM: fast
         capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     nlp = spacy.load(tmp_path / "out" / "model-last")
     assert nlp.pipe_names == ["elmo", "tagger"]
     doc = nlp("The bank closed early today .")
-    assert doc._.elmo_layers.shape == (3, 6, DEFAULT_DIM)
+    assert doc._.elmo_layers.shape == (3, 6, 32)
     assert all(t.tag_ for t in doc)
     # training improved the dev score over the first evaluation
     rows = [line.split() for line in proc.stdout.splitlines() if line.strip()[:1].isdigit()]
