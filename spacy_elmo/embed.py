@@ -12,6 +12,7 @@ from tqdm import tqdm
 from .bilm.chars import CharEncoder
 from .bilm.model import STATE_MODES, BiLM
 from .errors import ElmoError, Errors, InputError
+from .io.weights import replace_into_place
 from .models.bilm import _encode_batch
 
 OUTPUTS = ("all", "top", "average")
@@ -116,7 +117,7 @@ def embed_file(
             mapping = {" ".join(tokens): str(i) for i, tokens in enumerate(sentences)}
             dataset = handle.create_dataset("sentence_to_index", (1,), dtype=h5py.string_dtype())
             dataset[0] = json.dumps(mapping)
-        os.replace(tmp, output_file)
+        replace_into_place(tmp, output_file)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

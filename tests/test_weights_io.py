@@ -141,3 +141,19 @@ def test_not_hdf5(fixtures_dir, tmp_path):
     path.write_text("<html>404</html>")
     with pytest.raises(WeightsError, match="cannot read this file as HDF5"):
         load_bilm(fixtures_dir / "options.json", path)
+
+
+def test_written_files_get_normal_permissions(tmp_path, fixtures_dir):
+    """Atomic writes go through mkstemp (mode 0600); the finished files get
+    the permissions a plain open() would give (0666 minus the umask)."""
+    import os
+
+    from spacy_elmo.io.weights import atomic_write_text, export_bilm, load_bilm
+
+    umask = os.umask(0)
+    os.umask(umask)
+    model = load_bilm(fixtures_dir / "options.json", fixtures_dir / "lm_weights.hdf5")
+    export_bilm(model, tmp_path / "out")
+    atomic_write_text(tmp_path / "x.json", "{}\n")
+    for path in (tmp_path / "out" / "weights.hdf5", tmp_path / "out" / "options.json", tmp_path / "x.json"):
+        assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask, path

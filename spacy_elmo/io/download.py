@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from ..about import __version__
 from ..errors import DownloadError, Errors
+from .weights import replace_into_place
 
 PathLike = Union[str, Path]
 
@@ -261,7 +262,7 @@ def _download(
         got = digest.hexdigest()
         if expected is not None and got != expected:
             raise DownloadError(Errors.E021.format(url=url, got=got, expected=expected))
-        os.replace(tmp, target)
+        replace_into_place(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()

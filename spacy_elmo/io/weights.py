@@ -170,12 +170,22 @@ def export_bilm(
         with h5py.File(tmp, "w") as handle:
             for name, array in arrays.items():
                 handle.create_dataset(name, data=array)
-        os.replace(tmp, output_dir / "weights.hdf5")
+        replace_into_place(tmp, output_dir / "weights.hdf5")
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     atomic_write_text(output_dir / "options.json", json.dumps(model.config.to_options(), indent=2))
     return output_dir
+
+
+def replace_into_place(tmp, target) -> None:
+    """os.replace a finished temporary file (from tempfile.mkstemp, which
+    creates it 0600) onto `target`, with the usual permissions (0666 minus
+    the umask), as a plain open() would have created it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, target)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -184,7 +194,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf8") as handle:
             handle.write(text)
-        os.replace(tmp, path)
+        replace_into_place(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

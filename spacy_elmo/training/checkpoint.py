@@ -17,7 +17,7 @@ import numpy
 import torch
 
 from ..errors import Errors, InputError, WeightsError
-from ..io.weights import export_bilm, load_bilm
+from ..io.weights import export_bilm, load_bilm, replace_into_place
 from .lm import BiLanguageModel
 from .vocab import Vocab
 
@@ -36,7 +36,7 @@ def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
     os.close(fd)
     try:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
+        replace_into_place(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -8,6 +8,7 @@ import torch
 
 from ..bilm.chars import CharEncoder
 from ..bilm.model import BiLM
+from ..io.weights import replace_into_place
 from .vocab import read_word_list
 
 PathLike = Union[str, Path]
@@ -44,7 +45,7 @@ def dump_token_embeddings(model: BiLM, vocab_file: PathLike, output_file: PathLi
     try:
         with h5py.File(tmp, "w") as handle:
             handle.create_dataset("embedding", data=vectors)
-        os.replace(tmp, output_file)
+        replace_into_place(tmp, output_file)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
