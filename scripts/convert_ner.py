@@ -11,6 +11,7 @@ import spacy
 from spacy.tokens import DocBin
 
 from spacy_elmo.corpora import ner_examples, read_conll_ner
+from spacy_elmo.io.atomic import atomic_path
 from spacy_elmo.errors import ElmoError
 
 
@@ -29,9 +30,8 @@ def main() -> None:
     except ElmoError as err:
         raise SystemExit(str(err))
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".tmp")
-    DocBin(docs=docs).to_disk(tmp)
-    tmp.replace(args.output)
+    with atomic_path(args.output, suffix=".spacy.tmp") as tmp:
+        DocBin(docs=docs).to_disk(tmp)
     print(f"{args.input} -> {args.output}: {len(docs)} sentences, {sum(len(d.ents) for d in docs)} entities")
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import spacy
 from spacy.tokens import Doc, DocBin
 
+from spacy_elmo.io.atomic import atomic_path
+
 
 GENRES = ("answers", "email", "newsgroup", "reviews", "weblog")
 
@@ -80,9 +82,8 @@ def main() -> None:
         doc.cats = sent["cats"]
         docs.append(doc)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".tmp")
-    DocBin(docs=docs).to_disk(tmp)
-    tmp.replace(args.output)
+    with atomic_path(args.output, suffix=".spacy.tmp") as tmp:
+        DocBin(docs=docs).to_disk(tmp)
     print(f"{args.input} -> {args.output}: {len(docs)} sentences, {sum(len(d) for d in docs)} tokens")
 
 

@@ -7,6 +7,8 @@ import argparse
 import gzip
 from pathlib import Path
 
+from spacy_elmo.io.atomic import atomic_write_text
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -24,9 +26,7 @@ def main() -> None:
                 if len(kept) >= args.lines:
                     break
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".tmp")
-    tmp.write_text("".join(kept), encoding="utf8")
-    tmp.replace(args.output)
+    atomic_write_text(args.output, "".join(kept))
     print(f"{args.input} -> {args.output}: {len(kept)} lines")
 
 

@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from spacy_elmo.io.atomic import atomic_write_text
+
 TASKS = {"tagger": ("tag_acc", "UPOS accuracy"), "ner": ("ents_f", "NER F1")}
 VARIANTS = [
     ("baseline", "baseline (CNN tok2vec)"),
@@ -130,9 +132,7 @@ def main() -> None:
         raise SystemExit(f"No results in {args.metrics} (expected {args.prefix}tagger_baseline.json, ...): run the evaluate steps first.")
     text = markdown(rows, bilm)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf8")
-    tmp.replace(args.output)
+    atomic_write_text(args.output, text)
     print(text)
     if args.plots is not None:
         for path in plots(rows, bilm, args.plots):

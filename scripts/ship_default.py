@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from spacy_elmo.io.atomic import atomic_path
 from spacy_elmo.io.weights import export_bilm, load_bilm
 
 
@@ -48,11 +49,8 @@ def main() -> None:
         )
         args.output.mkdir(parents=True, exist_ok=True)
         for name in ("options.json", "weights.hdf5", "README.md"):
-            target = args.output / name
-            if target.exists():
-                target.chmod(0o644)
-            shutil.copyfile(tmp / name, target.with_suffix(".new"))
-            (target.with_suffix(".new")).replace(target)
+            with atomic_path(args.output / name) as part:
+                shutil.copyfile(tmp / name, part)
     print(f"{args.model_dir} -> {args.output}: {n_params:,} parameters, test ppl {ppl['mean']:.1f}")
 
 

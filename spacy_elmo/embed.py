@@ -1,7 +1,5 @@
 """Embed a file of sentences into HDF5, like AllenNLP's `allennlp elmo` command."""
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
@@ -12,7 +10,7 @@ from tqdm import tqdm
 from .bilm.chars import CharEncoder
 from .bilm.model import STATE_MODES, BiLM
 from .errors import ElmoError, Errors, InputError
-from .io.weights import replace_into_place
+from .io.atomic import atomic_path
 from .models.bilm import _encode_batch
 
 OUTPUTS = ("all", "top", "average")
@@ -106,9 +104,7 @@ def embed_file(
     sentences = read_sentences(input_file)
     output_file = Path(output_file)
     output_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output_file.parent, suffix=".hdf5.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(output_file, suffix=".hdf5.tmp") as tmp:
         with h5py.File(tmp, "w") as handle:
             for index, layers in embed_sentences(
                 bilm, sentences, batch_size=batch_size, mode=mode, progress=progress
@@ -117,10 +113,6 @@ def embed_file(
             mapping = {" ".join(tokens): str(i) for i, tokens in enumerate(sentences)}
             dataset = handle.create_dataset("sentence_to_index", (1,), dtype=h5py.string_dtype())
             dataset[0] = json.dumps(mapping)
-        replace_into_place(tmp, output_file)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return len(sentences), sum(len(s) for s in sentences)
 
 

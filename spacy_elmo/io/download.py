@@ -9,7 +9,6 @@ import hashlib
 import http.client
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,7 +18,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 from ..about import __version__
 from ..errors import DownloadError, Errors
-from .weights import replace_into_place
+from .atomic import atomic_path
 
 PathLike = Union[str, Path]
 
@@ -224,10 +223,8 @@ def _download(
         return DownloadError(Errors.E020.format(url=url, err=err, cache_dir=where, env_var=ENV_VAR))
 
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with atomic_path(target, suffix=".part", prefix=f".{target.name}.") as tmp:
+        with tmp.open("wb") as out:
             try:
                 response = urllib.request.urlopen(request, timeout=timeout)
             except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
@@ -262,7 +259,3 @@ def _download(
         got = digest.hexdigest()
         if expected is not None and got != expected:
             raise DownloadError(Errors.E021.format(url=url, got=got, expected=expected))
-        replace_into_place(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

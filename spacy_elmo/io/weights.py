@@ -1,8 +1,6 @@
 """Read and write the bilm-tf/AllenNLP weight format: `options.json` +
 `weights.hdf5` (TensorFlow orientation, x @ W). See ELMO_FORMAT.md."""
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Tuple, Union
 
@@ -12,6 +10,7 @@ import torch
 from ..bilm.config import BiLMConfig
 from ..bilm.model import BiLM
 from ..errors import Errors, OptionsError, WeightsError
+from .atomic import atomic_path, atomic_write_text  # noqa: F401  (atomic_write_text: re-exported)
 
 PathLike = Union[str, Path]
 LSTM_PREFIX = "RNN_{direction}/RNN/MultiRNNCell/Cell{layer}/LSTMCell"
@@ -164,37 +163,11 @@ def export_bilm(
     output_dir.mkdir(parents=True, exist_ok=True)
     arrays = {entry.name: entry.get(model) for entry in _entries(model.config)}
     arrays.update(extra or {})
-    fd, tmp = tempfile.mkstemp(dir=output_dir, suffix=".hdf5.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(output_dir / "weights.hdf5", suffix=".hdf5.tmp") as tmp:
         with h5py.File(tmp, "w") as handle:
             for name, array in arrays.items():
                 handle.create_dataset(name, data=array)
-        replace_into_place(tmp, output_dir / "weights.hdf5")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     atomic_write_text(output_dir / "options.json", json.dumps(model.config.to_options(), indent=2))
     return output_dir
 
 
-def replace_into_place(tmp, target) -> None:
-    """os.replace a finished temporary file (from tempfile.mkstemp, which
-    creates it 0600) onto `target`, with the usual permissions (0666 minus
-    the umask), as a plain open() would have created it."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, target)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to a temporary file beside `path`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf8") as handle:
-            handle.write(text)
-        replace_into_place(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -8,8 +8,6 @@ published bilm-tf layout (options.json + weights.hdf5) plus `softmax/W`,
 `softmax/b` in weights.hdf5 and `vocab.txt`.
 """
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Tuple, Union
 
@@ -17,7 +15,8 @@ import numpy
 import torch
 
 from ..errors import Errors, InputError, WeightsError
-from ..io.weights import export_bilm, load_bilm, replace_into_place
+from ..io.atomic import atomic_path
+from ..io.weights import export_bilm, load_bilm
 from .lm import BiLanguageModel
 from .vocab import Vocab
 
@@ -32,14 +31,8 @@ def vocab_digest(vocab: Vocab) -> str:
 def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
     """torch.save to a temporary file beside `path`, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".pt.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".pt.tmp") as tmp:
         torch.save(payload, tmp)
-        replace_into_place(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_checkpoint(path: Path, model: BiLanguageModel, vocab: Vocab) -> Dict[str, Any]:

@@ -8,7 +8,7 @@ import torch
 
 from ..bilm.chars import CharEncoder
 from ..bilm.model import BiLM
-from ..io.weights import replace_into_place
+from ..io.atomic import atomic_path
 from .vocab import read_word_list
 
 PathLike = Union[str, Path]
@@ -31,22 +31,13 @@ def dump_token_embeddings(model: BiLM, vocab_file: PathLike, output_file: PathLi
     """Write `embedding` *Shape:* (n_words, projection_dim) to an hdf5 file
     (temporary file + rename). The vocab file has one word a line, no
     duplicates. RETURNS (int): the number of words."""
-    import os
-    import tempfile
-
     import h5py
 
     words = read_word_list(vocab_file)
     vectors = token_embeddings(model, words)
     output_file = Path(output_file)
     output_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output_file.parent, suffix=".hdf5.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(output_file, suffix=".hdf5.tmp") as tmp:
         with h5py.File(tmp, "w") as handle:
             handle.create_dataset("embedding", data=vectors)
-        replace_into_place(tmp, output_file)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return len(words)
