@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from spacy_elmo.bilm.chars import BOS_TOKEN, EOS_TOKEN
+from spacy_elmo.bilm.chars import BOS_TOKEN, EOS_TOKEN, CharEncoder
 from spacy_elmo.errors import InputError
 from spacy_elmo.training.data import IGNORE, WindowStream, expand_paths, iter_lines
 from spacy_elmo.training.vocab import SPECIALS, Vocab, build_vocab
@@ -79,7 +79,7 @@ def test_sharding_splits_lines_without_overlap(tmp_path):
 def test_stream_state_restores_exactly(tmp_path):
     path = wikitext_slice(tmp_path, "valid", 40)
     vocab = build_vocab(_lines(path))
-    make = lambda: WindowStream([path], vocab, batch_size=3, unroll=5, max_epochs=3)  # noqa: E731
+    make = lambda: WindowStream([path], vocab, batch_size=3, unroll=5, max_epochs=3, reset_prob=0.5)  # noqa: E731
     first = make()
     for _ in range(17):
         next(first)
@@ -88,6 +88,37 @@ def test_stream_state_restores_exactly(tmp_path):
     for _ in range(40):  # crosses epoch boundaries
         a, b = next(first), next(second)
         assert torch.equal(a.targets, b.targets) and torch.equal(a.chars[a.index], b.chars[b.index])
+        assert torch.equal(a.resets, b.resets)
+
+
+def test_state_resets_fall_on_sentence_starts_of_both_streams(tmp_path):
+    path = wikitext_slice(tmp_path, "valid", 60)
+    lines = _lines(path)
+    vocab = build_vocab(lines)
+    names = vocab.tokens
+
+    def run(prob, seed=0):
+        stream = WindowStream([path], vocab, batch_size=3, unroll=6, repeat=False, flush=True, reset_prob=prob, seed=seed)
+        return list(stream)
+
+    assert all(b.resets is None for b in run(0.0))
+    bos, eos = torch.from_numpy(CharEncoder(50).encode([BOS_TOKEN, EOS_TOKEN]))
+    n_resets = 0
+    for batch in run(1.0):
+        for b, t in batch.resets.nonzero().tolist():
+            n_resets += 1
+            # the input there opens a sentence in each stream
+            fwd = batch.chars[batch.index[0, b, t]]
+            bwd = batch.chars[batch.index[1, b, t]]
+            assert torch.equal(fwd, bos) and torch.equal(bwd, eos)
+    assert n_resets == len(lines)  # every sentence, each once
+    some = [b.resets for b in run(0.3)]
+    again = [b.resets for b in run(0.3)]
+    other = [b.resets for b in run(0.3, seed=1)]
+    assert all(torch.equal(x, y) for x, y in zip(some, again))
+    assert not all(torch.equal(x, y) for x, y in zip(some, other))
+    fraction = sum(int(x.sum()) for x in some) / len(lines)
+    assert 0.15 < fraction < 0.45
 
 
 def test_train_stream_repeats_and_stops_after_max_epochs(tmp_path):

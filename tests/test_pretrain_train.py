@@ -102,6 +102,36 @@ def test_uniform_model_perplexity_is_vocab_size(corpus):
         assert math.isclose(ppl[key], len(vocab), rel_tol=1e-5)
 
 
+def test_state_reset_mid_window_equals_a_fresh_start(corpus):
+    """A reset before input t makes the outputs from t on (and the final
+    state) exactly those of running the window's tail from the zero state,
+    in both directions, while rows without a reset keep their carried state."""
+    from spacy_elmo.training.data import WindowStream
+
+    lines = [l.split() for l in corpus[0].read_text().splitlines()]
+    vocab = build_vocab(lines, max_size=500)
+    s = parse_settings(load_config(TINY_CFG, {"paths.train": "x"}))
+    model = BiLanguageModel(s.model, len(vocab)).eval()
+    batch = next(WindowStream([corpus[0]], vocab, batch_size=2, unroll=12, repeat=False))
+    generator = torch.Generator().manual_seed(0)
+    state = tuple(torch.randn(t.shape, generator=generator) * 0.5 for t in model.zero_state(2))
+    t = 5
+    batch.resets = torch.zeros(2, 12, dtype=torch.bool)
+    batch.resets[0, t] = True
+    with torch.no_grad():
+        out, (h, c) = model.hidden(batch, state)
+        batch.resets = None
+        plain, (h_plain, c_plain) = model.hidden(batch, state)
+        batch.index = batch.index[:, :, t:]
+        tail, (h_tail, c_tail) = model.hidden(batch, model.zero_state(2))
+    torch.testing.assert_close(out[:, 0, t:], tail[:, 0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(h[:, :, 0], h_tail[:, :, 0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(c[:, :, 0], c_tail[:, :, 0], rtol=0, atol=1e-6)
+    assert torch.equal(out[:, 0, :t], plain[:, 0, :t])
+    assert torch.equal(out[:, 1], plain[:, 1]) and torch.equal(h[:, :, 1], h_plain[:, :, 1])
+    assert not torch.allclose(out[:, 0, t:], plain[:, 0, t:])
+
+
 def _params(out):
     return torch.load(out / CHECKPOINT, weights_only=False)["model"]
 

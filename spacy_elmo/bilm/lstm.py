@@ -6,7 +6,7 @@ in both directions and the two recurrences are one batched matmul (bmm) per
 step. Rows are sorted by length (longest first) so that the active rows of step
 t are the first n_t rows: finished rows cost nothing and keep their state.
 """
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -62,6 +62,7 @@ class BiLstmLayer(nn.Module):
         batch_sizes: List[int],
         h0: torch.Tensor,
         c0: torch.Tensor,
+        resets: Optional[Dict[int, torch.Tensor]] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Run both directions.
 
@@ -69,6 +70,9 @@ class BiLstmLayer(nn.Module):
             already reversed within each row's length. Rows sorted by length.
         batch_sizes (List[int]): active rows at each step (non-increasing).
         h0, c0 (torch.Tensor): *Shape:* (2, batch, projection_dim), (2, batch, lstm_dim)
+        resets (Optional[Dict[int, Tensor]]): step -> keep mask *Shape:*
+            (1, batch, 1), 0.0 for rows whose state is zeroed before that step
+            (pretraining's state resets; full-length rows only).
         RETURNS (Tuple[Tensor, Tensor, Tensor]): outputs *Shape:*
             (2, batch, seq, projection_dim), zero at padding; final h and c,
             each row's state after its last token.
@@ -81,6 +85,8 @@ class BiLstmLayer(nn.Module):
         out = inputs.new_zeros(n_dir, batch, seq, self.projection_dim)
         h, c = h0, c0
         for t, n in enumerate(batch_sizes):
+            if resets is not None and t in resets:
+                h, c = h * resets[t], c * resets[t]
             # gates: (2, n, 4d)
             gates = torch.baddbmm(pre[:, :n, t], h[:, :n], self.weight_hh)
             i, j, f, o = gates.chunk(4, dim=-1)

@@ -16,9 +16,17 @@ the least buffered text (deterministic), which keeps rows balanced.
 Targets that cross a sentence boundary (`</S> -> <S>` forward, `<S> -> </S>`
 backward) are not predicted: each sentence of n words has n + 1 targets per
 direction (its words and the closing marker).
+
+With `reset_prob` > 0, each sentence starts from the zero LSTM state with that
+probability (the same positions in both streams, since a sentence occupies the
+same positions in each). A model whose state is never reset learns to depend on
+state built up since the start of training and can fail from the zero state
+that evaluation and the `reset` mode use (our forward LM did: see README). The
+draw is a function of (seed, epoch, line), so resuming reproduces it.
 """
 import glob
 import gzip
+import random
 from pathlib import Path
 from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -101,19 +109,30 @@ class Batch:
     index (Tensor[int64]): *Shape:* (2, batch, unroll), row of `chars` for each
         input position; direction 0 forward, 1 backward stream.
     targets (Tensor[int64]): *Shape:* (2, batch, unroll), vocab ids, -1 = ignore.
+    resets (Optional[Tensor[bool]]): *Shape:* (batch, unroll), True where the
+        LSTM state is zeroed before that input (both directions); None = never.
     """
 
-    def __init__(self, chars: torch.Tensor, index: torch.Tensor, targets: torch.Tensor):
+    def __init__(
+        self,
+        chars: torch.Tensor,
+        index: torch.Tensor,
+        targets: torch.Tensor,
+        resets: Optional[torch.Tensor] = None,
+    ):
         self.chars = chars
         self.index = index
         self.targets = targets
+        self.resets = resets
 
     @property
     def n_targets(self) -> int:
         return int((self.targets >= 0).sum())
 
     def to(self, device: torch.device) -> "Batch":
-        return Batch(*(t.to(device, non_blocking=True) for t in (self.chars, self.index, self.targets)))
+        chars, index, targets = (t.to(device, non_blocking=True) for t in (self.chars, self.index, self.targets))
+        resets = self.resets.to(device, non_blocking=True) if self.resets is not None else None
+        return Batch(chars, index, targets, resets)
 
 
 class WindowStream:
@@ -123,6 +142,8 @@ class WindowStream:
         buffers carry over. Otherwise stop, and with `flush` emit the remaining
         text in padded windows (evaluation: every target counted once).
     max_epochs (Optional[int]): with repeat, stop after this many epochs.
+    reset_prob (float): probability that a sentence starts from the zero state.
+    seed (int): seeds the reset draws.
     """
 
     def __init__(
@@ -138,6 +159,8 @@ class WindowStream:
         repeat: bool = True,
         max_epochs: Optional[int] = None,
         flush: bool = False,
+        reset_prob: float = 0.0,
+        seed: int = 0,
     ):
         self.paths = list(paths)
         self.vocab = vocab
@@ -149,11 +172,14 @@ class WindowStream:
         self.repeat = repeat
         self.max_epochs = max_epochs
         self.flush = flush
+        self.reset_prob = reset_prob
+        self.seed = seed
         self.encoder = CharEncoder(max_chars)
         self.epoch = 0
         self.next_line = 0  # global line index to read next in this epoch
         self.rows: List[List[str]] = [[] for _ in range(batch_size)]  # forward streams
         self.back: List[List[str]] = [[] for _ in range(batch_size)]  # backward streams
+        self.resets: List[List[int]] = [[] for _ in range(batch_size)]  # positions in rows
         self._lines: Optional[Iterator[Tuple[int, List[str]]]] = None
         self._done = False
 
@@ -164,6 +190,7 @@ class WindowStream:
             "next_line": self.next_line,
             "rows": [list(r) for r in self.rows],
             "back": [list(r) for r in self.back],
+            "resets": [list(r) for r in self.resets],
             "done": self._done,
         }
 
@@ -172,6 +199,7 @@ class WindowStream:
         self.next_line = state["next_line"]
         self.rows = [list(r) for r in state["rows"]]
         self.back = [list(r) for r in state["back"]]
+        self.resets = [list(r) for r in state.get("resets", [[] for _ in self.rows])]
         self._done = state["done"]
         self._lines = None
 
@@ -204,8 +232,16 @@ class WindowStream:
             if words is None:
                 return False
             row = lengths.index(min(lengths))
+            if self.reset_prob > 0 and self._draw_reset():
+                self.resets[row].append(lengths[row])
             self.rows[row].extend([BOS_TOKEN] + words + [EOS_TOKEN])
             self.back[row].extend([EOS_TOKEN] + words[::-1] + [BOS_TOKEN])
+
+    def _draw_reset(self) -> bool:
+        """Whether the sentence just read (line next_line - 1) starts from the
+        zero state: a pure function of (seed, epoch, line)."""
+        key = f"{self.seed}/{self.epoch}/{self.next_line - 1}"
+        return random.Random(key).random() < self.reset_prob
 
     def __iter__(self) -> Iterator[Batch]:
         return self
@@ -234,11 +270,20 @@ class WindowStream:
                 for t, tok in enumerate(window[1:]):
                     if not (tok == skip[direction] and window[t] == skip[1 - direction]):
                         targets[direction, b, t] = lookup(tok)
-        for streams in (self.rows, self.back):
-            for b in range(B):
-                # keep the last input's successor: it is the next window's first input
-                del streams[b][: min(T, max(len(streams[b]) - 1, 0))]
+        resets = None
+        if self.reset_prob > 0:
+            resets = torch.zeros(B, T, dtype=torch.bool)
+            for b, positions in enumerate(self.resets):
+                for pos in positions:
+                    if pos < T:
+                        resets[b, pos] = True
+        for b in range(B):
+            # keep the last input's successor: it is the next window's first input
+            cut = min(T, max(len(self.rows[b]) - 1, 0))
+            del self.rows[b][:cut]
+            del self.back[b][:cut]
+            self.resets[b] = [pos - cut for pos in self.resets[b] if pos >= T]
         if not unique:
             unique[BOS_TOKEN] = 0
         chars = torch.from_numpy(self.encoder.encode(list(unique)))
-        return Batch(chars, index, targets)
+        return Batch(chars, index, targets, resets)

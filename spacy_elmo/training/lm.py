@@ -83,13 +83,18 @@ class BiLanguageModel(nn.Module):
         tokens = self.bilm.char_cnn(batch.chars)  # (n_unique, p)
         inputs = tokens[batch.index]  # (2, B, T, p)
         sizes = [inputs.shape[1]] * inputs.shape[2]  # every row is full length
+        resets = None
+        if batch.resets is not None:
+            keep = (~batch.resets).to(inputs.dtype)  # (B, T)
+            steps = batch.resets.any(0).nonzero().flatten().tolist()
+            resets = {t: keep[:, t].view(1, -1, 1) for t in steps}
         h_all, c_all = state
         final_h, final_c = [], []
         out = inputs
         for index, layer in enumerate(self.bilm.lstm.layers):
             if self.training and self.dropout > 0 and index > 0:
                 inputs = F.dropout(inputs, self.dropout, True)
-            out, h, c = layer(inputs, sizes, h_all[index], c_all[index])
+            out, h, c = layer(inputs, sizes, h_all[index], c_all[index], resets)
             if index > 0 and self.config.use_skip_connections:
                 out = out + inputs
             final_h.append(h)

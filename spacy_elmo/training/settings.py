@@ -31,6 +31,7 @@ class TrainSettings:
     max_steps: int
     max_epochs: int
     dropout: float
+    reset_state_prob: float
     optimizer: str
     learning_rate: float
     adagrad_initial_accumulator: float
@@ -139,6 +140,9 @@ def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSett
         max_steps=get("training", "max_steps", (int,), nonneg, "0 (until max_epochs) or more"),
         max_epochs=get("training", "max_epochs", (int,), nonneg, "0 (until max_steps) or more"),
         dropout=get("training", "dropout", num, lambda v: 0 <= v < 1, "a probability in [0, 1)"),
+        reset_state_prob=get(
+            "training", "reset_state_prob", num, lambda v: 0 <= v <= 1, "a probability in [0, 1]"
+        ),
         optimizer=get("training", "optimizer", (str,), lambda v: v in OPTIMIZERS, f"one of {OPTIMIZERS}"),
         learning_rate=get("training", "learning_rate", num, pos),
         adagrad_initial_accumulator=get("training", "adagrad_initial_accumulator", num, nonneg),

@@ -140,7 +140,7 @@ def pretrain(
     stream = WindowStream(
         train_files, vocab, t.batch_size, t.unroll_steps, settings.model.max_chars,
         settings.data.max_line_chars, rank=rank, world_size=world_size,
-        max_epochs=t.max_epochs or None,
+        max_epochs=t.max_epochs or None, reset_prob=t.reset_state_prob, seed=t.seed,
     )
     state = model.zero_state(t.batch_size)
     step, best, pending = 0, math.inf, {"nll": 0.0, "n": 0.0, "time": 0.0, "steps": 0}
