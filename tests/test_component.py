@@ -60,7 +60,7 @@ def test_sentences_run_independently():
     for sent in doc.sents:
         alone = nlp(sent.text)
         assert len(alone) == len(sent)
-        numpy.testing.assert_allclose(sent._.elmo_layers, alone._.elmo_layers, rtol=0, atol=2e-6)
+        numpy.testing.assert_allclose(sent._.elmo_layers, alone._.elmo_layers, rtol=2e-6, atol=2e-6)
 
 
 def test_token_budget_and_max_length_do_not_change_vectors():
@@ -68,7 +68,7 @@ def test_token_budget_and_max_length_do_not_change_vectors():
     small = sentencizer_nlp(model={"token_budget": 7})  # one sentence per batch
     texts = [TEXT, "Short one.", "A b c d e f g h i j k l m n o p q r s t u v w x y z."]
     for a, b in zip(big.pipe(texts), small.pipe(texts, batch_size=1)):
-        numpy.testing.assert_allclose(a._.elmo_layers, b._.elmo_layers, rtol=0, atol=2e-6)
+        numpy.testing.assert_allclose(a._.elmo_layers, b._.elmo_layers, rtol=2e-6, atol=2e-6)
 
 
 def test_long_doc_without_sentences_is_chunked():
@@ -192,8 +192,8 @@ def test_pipe_batches_and_processes_agree(nlp):
     batched = [d._.elmo_layers for d in nlp.pipe(texts, batch_size=5)]
     multi = [d._.elmo_layers for d in nlp.pipe(texts, batch_size=3, n_process=2)]
     for a, b, c in zip(single, batched, multi):
-        numpy.testing.assert_allclose(a, b, rtol=0, atol=2e-6)
-        numpy.testing.assert_allclose(a, c, rtol=0, atol=2e-6)
+        numpy.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6)
+        numpy.testing.assert_allclose(a, c, rtol=2e-6, atol=2e-6)
 
 
 def test_bad_settings():
