@@ -23,6 +23,7 @@ VARIANTS = [
     ("elmo", "ELMo, frozen"),
     ("elmo_ft", "ELMo, fine-tuned"),
     ("elmo_vectors", "ELMo + word2vec, frozen"),
+    ("elmo_tok2vec", "baseline + ELMo, frozen"),
 ]
 
 
