@@ -29,7 +29,6 @@ def main() -> None:
         docs = [eg.reference for eg in ner_examples(nlp, sentences)]
     except ElmoError as err:
         raise SystemExit(str(err))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.output, suffix=".spacy.tmp") as tmp:
         DocBin(docs=docs).to_disk(tmp)
     print(f"{args.input} -> {args.output}: {len(docs)} sentences, {sum(len(d.ents) for d in docs)} entities")

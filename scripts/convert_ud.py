@@ -81,7 +81,6 @@ def main() -> None:
                   heads=sent["heads"], deps=sent["deps"])
         doc.cats = sent["cats"]
         docs.append(doc)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.output, suffix=".spacy.tmp") as tmp:
         DocBin(docs=docs).to_disk(tmp)
     print(f"{args.input} -> {args.output}: {len(docs)} sentences, {sum(len(d) for d in docs)} tokens")

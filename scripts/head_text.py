@@ -25,7 +25,6 @@ def main() -> None:
                 kept.append(line if line.endswith("\n") else line + "\n")
                 if len(kept) >= args.lines:
                     break
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.output, "".join(kept))
     print(f"{args.input} -> {args.output}: {len(kept)} lines")
 

@@ -132,7 +132,6 @@ def main() -> None:
     if not rows:
         raise SystemExit(f"No results in {args.metrics} (expected {args.prefix}tagger_baseline.json, ...): run the evaluate steps first.")
     text = markdown(rows, bilm)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.output, text)
     print(text)
     if args.plots is not None:

@@ -47,7 +47,6 @@ def main() -> None:
             + "| file | bytes | sha256 |\n| --- | ---: | --- |\n" + "\n".join(rows) + "\n",
             encoding="utf8",
         )
-        args.output.mkdir(parents=True, exist_ok=True)
         for name in ("options.json", "weights.hdf5", "README.md"):
             with atomic_path(args.output / name) as part:
                 shutil.copyfile(tmp / name, part)

@@ -102,8 +102,6 @@ def embed_file(
     if output not in OUTPUTS:
         raise ElmoError(Errors.E044.format(output=output))
     sentences = read_sentences(input_file)
-    output_file = Path(output_file)
-    output_file.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output_file, suffix=".hdf5.tmp") as tmp:
         with h5py.File(tmp, "w") as handle:
             for index, layers in embed_sentences(

@@ -148,7 +148,8 @@ def test_written_files_get_normal_permissions(tmp_path, fixtures_dir):
     the permissions a plain open() would give (0666 minus the umask)."""
     import os
 
-    from spacy_elmo.io.weights import atomic_write_text, export_bilm, load_bilm
+    from spacy_elmo.io.atomic import atomic_write_text
+    from spacy_elmo.io.weights import export_bilm, load_bilm
 
     umask = os.umask(0)
     os.umask(umask)

@@ -72,9 +72,8 @@ def evaluate_lm_cli(
         msg.fail(str(err), exits=1)
     print(json.dumps(result))
     if output is not None:
-        from ..io.weights import atomic_write_text
+        from ..io.atomic import atomic_write_text
 
-        output.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(output, json.dumps(result) + "\n")
 
 

@@ -11,11 +11,12 @@ PathLike = Union[str, Path]
 
 @contextlib.contextmanager
 def atomic_path(target: PathLike, suffix: str = ".tmp", prefix: str = None) -> Iterator[Path]:
-    """Yield a temporary path beside `target` to write to. On success it is
-    renamed onto `target` with the permissions a plain open() would give
-    (0666 minus the umask; mkstemp creates 0600); on an exception it is
-    deleted and `target` is untouched."""
+    """Yield a temporary path beside `target` to write to (creating the
+    folder). On success it is renamed onto `target` with the permissions a
+    plain open() would give (0666 minus the umask; mkstemp creates 0600); on
+    an exception it is deleted and `target` is untouched."""
     target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=target.parent, suffix=suffix, prefix=prefix)
     os.close(fd)
     tmp = Path(name)

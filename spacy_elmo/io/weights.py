@@ -10,7 +10,7 @@ import torch
 from ..bilm.config import BiLMConfig
 from ..bilm.model import BiLM
 from ..errors import Errors, OptionsError, WeightsError
-from .atomic import atomic_path, atomic_write_text  # noqa: F401  (atomic_write_text: re-exported)
+from .atomic import atomic_path, atomic_write_text
 
 PathLike = Union[str, Path]
 LSTM_PREFIX = "RNN_{direction}/RNN/MultiRNNCell/Cell{layer}/LSTMCell"
@@ -160,7 +160,6 @@ def export_bilm(
     import h5py
 
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     arrays = {entry.name: entry.get(model) for entry in _entries(model.config)}
     arrays.update(extra or {})
     with atomic_path(output_dir / "weights.hdf5", suffix=".hdf5.tmp") as tmp:

@@ -30,7 +30,6 @@ def vocab_digest(vocab: Vocab) -> str:
 
 def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
     """torch.save to a temporary file beside `path`, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".pt.tmp") as tmp:
         torch.save(payload, tmp)
 

@@ -35,8 +35,6 @@ def dump_token_embeddings(model: BiLM, vocab_file: PathLike, output_file: PathLi
 
     words = read_word_list(vocab_file)
     vectors = token_embeddings(model, words)
-    output_file = Path(output_file)
-    output_file.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output_file, suffix=".hdf5.tmp") as tmp:
         with h5py.File(tmp, "w") as handle:
             handle.create_dataset("embedding", data=vectors)

@@ -19,7 +19,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ..errors import Errors, OptionsError
-from ..io.weights import atomic_write_text
+from ..io.atomic import atomic_write_text
 from .checkpoint import CHECKPOINT, export_model, load_checkpoint, save_checkpoint, vocab_digest
 from .data import WindowStream, expand_paths, iter_lines
 from .evaluate import evaluate_lm

@@ -6,7 +6,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 from ..bilm.chars import BOS_TOKEN, EOS_TOKEN
 from ..errors import Errors, InputError
-from ..io.weights import atomic_write_text
+from ..io.atomic import atomic_write_text
 
 UNK_TOKEN = "<UNK>"
 SPECIALS = (BOS_TOKEN, EOS_TOKEN, UNK_TOKEN)
