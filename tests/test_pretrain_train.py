@@ -185,6 +185,8 @@ def test_config_with_bad_value_names_it():
         parse_settings(load_config(TINY_CFG, {"paths.train": "x", "training.optimizer": "sgd"}))
     with pytest.raises(OptionsError, match=r"not a section value"):
         load_config(TINY_CFG, {"max_steps": 1})
+    with pytest.raises(OptionsError, match=r"'training.reset_state_prob' has the invalid value 1.5.*a probability in \[0, 1\]"):
+        parse_settings(load_config(TINY_CFG, {"paths.train": "x", "training.reset_state_prob": 1.5}))
 
 
 def test_adam_option_trains(corpus, tmp_path):
