@@ -62,7 +62,7 @@ def main():
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--dims", type=int, default=300)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_vectors"))
-    parser.add_argument("--workers", default="0", help="--workers for our converter")
+    parser.add_argument("--workers", default=None, help="--workers for our converter (default: its own default)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     text, binary = make_files(args.rows, args.dims, args.workdir)
@@ -71,7 +71,7 @@ def main():
     cases = [
         ("python -m spacy --help (baseline RSS)", [py, "-m", "spacy", "--help"]),
         ("text: python -m spacy init vectors", [py, "-m", "spacy", "init", "vectors", "en", str(text), str(args.workdir / "out_spacy")]),
-        ("text: python -m spacy elmo init-vectors", [py, "-m", "spacy", "elmo", "init-vectors", "en", str(text), str(args.workdir / "out_ours_txt"), "--workers", args.workers]),
+        ("text: python -m spacy elmo init-vectors", [py, "-m", "spacy", "elmo", "init-vectors", "en", str(text), str(args.workdir / "out_ours_txt")] + (["--workers", args.workers] if args.workers is not None else [])),
         ("binary: gensim load + spaCy Vectors + to_disk", [py, "-c", GENSIM_BUILD, str(binary), str(args.workdir / "out_gensim")]),
         ("binary: python -m spacy elmo init-vectors", [py, "-m", "spacy", "elmo", "init-vectors", "en", str(binary), str(args.workdir / "out_ours_bin")]),
     ]

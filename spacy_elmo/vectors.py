@@ -110,7 +110,7 @@ def word2vec_to_vectors(
     allow_pickle (bool): allow gensim pickles (they can run code when loaded).
     deduplicate (bool): store identical rows once, as `spacy init vectors` does.
     name (Optional[str]): the vectors name.
-    n_workers (Optional[int]): text parsing processes (None: automatic).
+    n_workers (Optional[int]): text parsing threads (None: automatic).
     RETURNS (Vectors): the table.
     """
     if dtype not in DTYPES:

@@ -111,6 +111,57 @@ def test_fast_path_equals_line_path(shared_data):
     assert (values.view(numpy.uint32) == expect.view(numpy.uint32)).all()
 
 
+def _random_token(rng):
+    """Mostly what word2vec tools write, ~3% odd but valid float() input."""
+    r = rng.random()
+    if r < 0.97:
+        value = numpy.float32(rng.gauss(0, 0.1 if r < 0.5 else 2.0))
+        return str(value) if r < 0.8 else "%.6f" % value  # gensim / the C tool
+    sign = rng.choice(["", "-", "+"])
+    kind = rng.randrange(5)
+    if kind == 0:  # long mantissas: past 16 characters or 2**53
+        return sign + "".join(rng.choice("0123456789") for _ in range(rng.randint(15, 22))) + "." + "9"
+    if kind == 1:
+        return sign + "%.*e" % (rng.randint(0, 9), rng.uniform(0, 1e6))
+    if kind == 2:
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(1, 16)))
+        cut = rng.randint(0, len(digits))
+        return sign + digits[:cut] + "." + digits[cut:]
+    if kind == 3:
+        return sign + str(rng.randint(0, 10**rng.randint(1, 17)))
+    return rng.choice(["-0", "-0.0", ".5", "5.", "-.5", "nan", "inf", "-inf", "1_0", "9007199254740993"])
+
+
+@pytest.mark.parametrize("bitwise_count", [True, False])
+def test_fast_path_random_tokens(bitwise_count, monkeypatch):
+    """The vectorized parser gives gensim's numpy.float32(float(token)) bit for
+    bit on random tokens (and with numpy < 2's fallback for bit counting)."""
+    import random
+
+    if not bitwise_count and hasattr(numpy, "bitwise_count"):
+        monkeypatch.delattr(numpy, "bitwise_count")
+    rng = random.Random(0)
+    for _ in range(60):
+        dims = rng.randint(1, 50)
+        tokens = [[_random_token(rng) for _ in range(dims)] for _ in range(rng.randint(40, 120))]
+        lines = [f"k{i}é " + " ".join(row) + (" " if rng.random() < 0.3 else "") for i, row in enumerate(tokens)]
+        block = "\n".join(lines).encode("utf8")
+        fast = parse_text_block_fast(block, dims)
+        assert fast is not None
+        ref = numpy.array([[numpy.float32(float(t)) for t in row] for row in tokens], dtype=numpy.float32)
+        assert fast[0] == [line.split(" ")[0].encode("utf8") for line in lines]
+        assert (fast[1].view(numpy.uint32) == ref.view(numpy.uint32)).all()
+
+
+@pytest.mark.parametrize("bad", ["1.2.3", ".", "-", "+", "--1", "1-", "a", "1e", "0x10", "1,5", "١", "-.", "1.5x"])
+def test_fast_path_leaves_bad_tokens_to_line_path(bad):
+    rows = "\n".join(f"w{i} 0.{i} -1.5" for i in range(20))
+    block = f"{rows}\nbad 1.0 {bad}\nlast 2.0 3.0".encode("utf8")
+    assert parse_text_block_fast(block, 2) is None
+    _, _, _, problem = parse_text_block(block, 2)
+    assert problem is not None and problem[0] == 20
+
+
 def test_special_keys_and_duplicates(tmp_path):
     path = tmp_path / "keys.txt"
     rows = ["été 1 2", "🙂 3 4", "NOUN 5 6", "IS_ALPHA 7 8", "kangaroo.n.01 9 10", "été 11 12", "a\u00a0b 13 14", "Été 15 16"]
@@ -207,12 +258,33 @@ def test_bad_binary_and_unicode(shared_data, tmp_path):
         read_word2vec(tmp_path / "missing.txt")
 
 
-def test_large_block_parallel_equals_serial(wiki_kv, tmp_path):
+def test_threads_equal_serial_over_many_blocks(wiki_kv, tmp_path, monkeypatch):
+    """With small blocks the file is many blocks, parsed by threads out of
+    order; rows, values and error line numbers are those of one thread."""
+    import spacy_elmo.io.word2vec as w2v
+
+    monkeypatch.setattr(w2v, "TEXT_BLOCK_SIZE", 4096)
     path = tmp_path / "t.txt"
     wiki_kv.save_word2vec_format(str(path))
     a = read_word2vec(path, n_workers=0)
-    b = read_word2vec(path, n_workers=2)
-    assert a.keys == b.keys and numpy.array_equal(a.data, b.data)
+    b = read_word2vec(path, n_workers=3)
+    assert path.stat().st_size > 50 * 4096
+    assert a.keys == b.keys == list(wiki_kv.index_to_key)
+    assert a.data.tobytes() == b.data.tobytes() == wiki_kv.vectors.tobytes()
+    lines = path.read_text(encoding="utf8").splitlines()
+    first_key = lines[1].split(" ")[0]
+    lines[0] = f"{len(lines)} {wiki_kv.vector_size}"
+    path.write_text("\n".join(lines + [first_key + lines[2][lines[2].index(" "):]]) + "\n", encoding="utf8")
+    with pytest.warns(UserWarning, match="1 duplicate"):
+        dup = read_word2vec(path, n_workers=3)  # a duplicate many blocks later: the first row wins
+    assert dup.keys == a.keys and dup.data.tobytes() == a.data.tobytes() and dup.n_duplicates == 1
+    lines[0] = f"{len(lines) - 1} {wiki_kv.vector_size}"
+    bad_line = len(lines) - 7
+    lines[bad_line - 1] = lines[bad_line - 1].rsplit(" ", 1)[0] + " 0.5x"
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    for n_workers in (0, 3):
+        with pytest.raises(InputError, match=f"line {bad_line}\\b"):
+            read_word2vec(path, n_workers=n_workers)
 
 
 def test_truncate_stops_before_a_bad_row(tmp_path):

@@ -1,17 +1,16 @@
-"""Parse blocks of word2vec text rows. Imports only numpy, so the worker
-processes that run `serve()` (`python -m spacy_elmo.io._numbers`) start fast
-and stay small.
+"""Parse blocks of word2vec text rows. Imports only numpy.
 
 Values are bit-identical to gensim's `numpy.float32(token)`: numpy parses a
 decimal string to float64 (correctly rounded) and then rounds to float32, and
 `numpy.fromstring(..., dtype=float32, sep=" ")` does the same. A row that
 `fromstring` rejects is retried token by token with Python's `float` (what
 `numpy.float32(str)` uses), so both paths agree on every input and a bad token
-is reported exactly.
+is reported exactly. `parse_text_block_fast` is whole-array numpy work that
+releases the GIL, so `_pool.parse_blocks` runs it in threads.
 """
-import pickle
 import sys
-from typing import List, Optional, Tuple
+import threading
+from typing import Dict, List, Optional, Tuple
 
 import numpy
 
@@ -68,87 +67,257 @@ def parse_text_block(block: bytes, dims: int) -> BlockResult:
 
 
 
-_WS = numpy.zeros(256, dtype=bool)  # C isspace(): what numpy.fromstring skips
-_WS[[9, 10, 11, 12, 13, 32]] = True
-_TWO53 = 2**53
+def _mask_table() -> Tuple[numpy.ndarray, numpy.ndarray]:
+    """Masks of the last k bytes (k = 0..16) of a 16-byte window, as its two
+    little-endian uint64 words (bytes 0-7, bytes 8-15)."""
+    first, second = numpy.zeros(17, numpy.uint64), numpy.zeros(17, numpy.uint64)
+    for k in range(17):
+        mask = ((1 << (8 * k)) - 1) << (8 * (16 - k))
+        first[k], second[k] = mask & (2**64 - 1), mask >> 64
+    return first, second
+
+
+_MASK_FIRST, _MASK_SECOND = _mask_table()
+_U = numpy.uint64
+_ZEROS = _U(0x3030303030303030)  # b"00000000"
+_POINT = _U(0x1E1E1E1E1E1E1E1E)  # b"." ^ b"0" in every byte
+_LOW7 = _U(0x7F7F7F7F7F7F7F7F)
+_HIGH = _U(0x8080808080808080)
+_NINE = _U(0x7676767676767676)  # + byte > 0x7F iff byte > 9
 _P10 = 10.0 ** numpy.arange(23)  # exact in float64
+_P10[21] = numpy.inf  # divisor for "no point": floor(a / inf) = 0
+_TWO53 = float(2**53)
+
+
+class _Scratch(threading.local):
+    """Per-thread arrays reused from block to block.
+
+    A block's temporaries are ~1 MiB each; allocated fresh they are new pages
+    every time (glibc mmaps them or trims them back from the heap), and the
+    page faults measured ~2.5x the cost of the arithmetic itself.
+    """
+
+    def __init__(self) -> None:
+        self.arrays: Dict[str, numpy.ndarray] = {}
+
+    def __call__(self, name: str, dtype, size: int) -> numpy.ndarray:
+        array = self.arrays.get(name)
+        if array is None or array.shape[0] < size:
+            array = self.arrays[name] = numpy.empty(size + size // 4, dtype=dtype)
+        return array[:size]
+
+
+_scratch = _Scratch()
+
+
+def _byte_digits(x: numpy.ndarray, mask: numpy.ndarray, point: numpy.ndarray, bad: numpy.ndarray, t: numpy.ndarray) -> None:
+    """8 bytes of right-aligned tokens (in place) -> digit values; `point` gets
+    0x80 in each byte that was b".", `bad` 0x80 in each byte that is not a digit.
+
+    Bytes outside `mask` become 0 (leading zeros); XOR with "0" maps b"0".."9"
+    to 0..9 and every other byte to something else, without borrows.
+    """
+    x ^= _ZEROS
+    x &= mask
+    numpy.bitwise_xor(x, _POINT, out=t)
+    numpy.bitwise_and(t, _LOW7, out=point)
+    point += _LOW7
+    point |= t
+    point |= _LOW7
+    numpy.invert(point, out=point)
+    numpy.right_shift(point, _U(7), out=t)
+    t *= _U(0x1E)
+    x ^= t  # the point becomes a 0 digit
+    numpy.bitwise_and(x, _LOW7, out=bad)
+    bad += _NINE
+    bad |= x
+    bad &= _HIGH
+
+
+def _digits_to_int(x: numpy.ndarray) -> None:
+    """Eight digit values (most significant in the lowest byte) -> 0..99999999, in place."""
+    x *= _U(2561)
+    x >>= _U(8)
+    x &= _U(0x00FF00FF00FF00FF)
+    x *= _U(6553601)
+    x >>= _U(16)
+    x &= _U(0x0000FFFF0000FFFF)
+    x *= _U(42949672960001)
+    x >>= _U(32)
+
+
+def _flag_byte(flags: numpy.ndarray, t: numpy.ndarray, out: numpy.ndarray) -> None:
+    """Index (0-7) of the byte holding a single 0x80 flag, 8 where there is none."""
+    if hasattr(numpy, "bitwise_count"):  # numpy >= 2.0
+        numpy.subtract(flags, _U(1), out=t)
+        numpy.invert(flags, out=flags)
+        t &= flags  # the bits below the flag: 8c + 7 of them (64 without one)
+        numpy.invert(flags, out=flags)
+        numpy.copyto(out, numpy.bitwise_count(t))
+    else:
+        _, exp = numpy.frexp(flags.astype(numpy.float64))  # 2**(8c+7) -> 8c+8; 0 -> 0
+        numpy.copyto(out, numpy.where(flags == 0, 64, exp - 1), casting="unsafe")
+    out >>= 3
 
 
 def parse_text_block_fast(block: bytes, dims: int) -> Optional[BlockResult]:
-    """`parse_text_block` for well-formed blocks, ~2-3x faster, or None.
+    """`parse_text_block` for well-formed blocks, ~3x faster, or None.
 
-    Float parsing (David Gay's strtod, ~2-4M numbers/s) is the bottleneck of
-    every word2vec text reader. Here the decimal point is deleted and
-    `numpy.fromstring(dtype=int64)` reads each value as an integer mantissa M
-    (integers parse ~8x faster); the digits after the point (F) come from the
-    point's offset. M / 10**F is one correctly rounded float64 division when
-    |M| < 2**53 and F <= 22 (Clinger's fast path, "How to read floating point
+    Float parsing (David Gay's strtod, ~3-5M numbers/s here) is the bottleneck
+    of every word2vec text reader. Here every token is parsed at once with
+    numpy: token ends come from one scan for separators; the 16 bytes before
+    each end are loaded as two uint64 words and turned into an integer with
+    SWAR arithmetic (8 digits at once), the decimal point becoming a 0 digit
+    that is then taken out: a = L*10^(F+1) + R -> M = L*10^F + R, F = digits
+    after the point. M / 10^F is one correctly rounded float64 division when
+    M < 2^53 and F <= 22 (Clinger's fast path, "How to read floating point
     numbers accurately", PLDI 1990), i.e. exactly `float(token)`, and the cast
     to float32 rounds as gensim's `numpy.float32(token)` does. Tokens outside
-    that (more digits, F > 22, exponents) are parsed with `float`. Anything
-    unusual in the block (nan, bad counts, blank or odd lines) returns None and
-    the caller uses the line-by-line `parse_text_block`, which also finds the
-    error line.
+    that (over 16 characters, exponents, nan, anything odd) are parsed with
+    `float`. Blocks that are not plain "key v1 .. vN" lines separated by single
+    spaces (a space before the newline is allowed), or where a token is not a
+    number, return None: the caller uses the line-by-line `parse_text_block`,
+    which also finds the error line. Thread-safe; releases the GIL for most of
+    its time.
     """
+    n = len(block)
+    if n < 32:
+        return None
+    scratch = _scratch
     u = numpy.frombuffer(block, dtype=numpy.uint8)
-    word = ~_WS[u]
-    edges = numpy.diff(word.view(numpy.int8), prepend=numpy.int8(0), append=numpy.int8(0))
-    starts = numpy.flatnonzero(edges == 1)
-    ends = numpy.flatnonzero(edges == -1)
-    newlines = numpy.flatnonzero(u == 10)
-    line_starts = numpy.concatenate([[0], newlines + 1])
-    # Token index of each line's first token; every line: key + dims values.
-    first_tok = numpy.searchsorted(starts, line_starts)
-    counts = numpy.diff(numpy.append(first_tok, len(starts)))
-    if len(starts) != len(line_starts) * (dims + 1) or (counts != dims + 1).any():
-        return None
-    if (starts[first_tok] != line_starts).any():  # a line starts with whitespace
-        return None
-    key_ends = ends[first_tok]
-    if (u[key_ends] != 32).any():  # gensim splits the key off at a space only
-        return None
-    keys = [block[a:b] for a, b in zip(line_starts.tolist(), key_ends.tolist())]
-    # Blank the keys, delete the points, read integer mantissas.
-    values = bytearray(block)
-    for a, b in zip(line_starts.tolist(), key_ends.tolist()):
-        values[a:b] = b"0" * (b - a)
-    is_key = numpy.zeros(len(starts), dtype=bool)
-    is_key[first_tok] = True
-    # Values with an exponent (gensim writes e.g. 1.2e-05) are blanked too and
-    # parsed with float() below; if there are many, the slow path is as fast.
-    e_tok = numpy.unique(numpy.searchsorted(starts, numpy.flatnonzero((u | 32) == 101), side="right") - 1)
-    e_tok = e_tok[~is_key[e_tok]]
-    if len(e_tok) > len(starts) // 10:
-        return None
-    for a, b in zip(starts[e_tok].tolist(), ends[e_tok].tolist()):
-        values[a:b] = b"0" * (b - a)
-    try:
-        mant = numpy.fromstring(bytes(values).translate(None, b"."), dtype=numpy.int64, sep=" ")
-    except ValueError:
-        return None
-    if mant.shape[0] != len(starts):
-        return None
-    dots = numpy.flatnonzero(u == 46)
-    dot_tok = numpy.searchsorted(starts, dots, side="right") - 1
-    value_dot = ~is_key[dot_tok]
-    dots, dot_tok = dots[value_dot], dot_tok[value_dot]
-    if len(dot_tok) > 1 and (dot_tok[1:] == dot_tok[:-1]).any():
-        return None  # two points in one token: let float() reject it
-    n_frac = numpy.zeros(len(starts), dtype=numpy.int64)
-    n_frac[dot_tok] = ends[dot_tok] - dots - 1
-    mant, n_frac = mant[~is_key], n_frac[~is_key]
-    v_starts, v_ends = starts[~is_key], ends[~is_key]
-    slow = (numpy.abs(mant) >= _TWO53) | (n_frac > 22)
-    slow[numpy.searchsorted(numpy.flatnonzero(~is_key), e_tok)] = True
-    out = (mant / _P10[numpy.minimum(n_frac, 22)]).astype(numpy.float32)
-    negative_zero = (mant == 0) & (u[v_starts] == 45)
-    out[negative_zero] = -0.0
-    for i in numpy.flatnonzero(slow).tolist():
+    seps = numpy.flatnonzero(numpy.less_equal(u, 32, out=scratch("sep", bool, n)))
+    sep_bytes = numpy.take(u, seps, out=scratch("sep_bytes", numpy.uint8, len(seps)), mode="clip")
+    newline = numpy.equal(sep_bytes, 10, out=scratch("newline", bool, len(seps)))
+    if numpy.count_nonzero(newline) + numpy.count_nonzero(sep_bytes == 32) != len(seps):
+        return None  # tabs, "\r", control characters: the line path decides
+    n_lines = int(numpy.count_nonzero(newline)) + 1
+    n_tokens = n_lines * (dims + 1)
+    m = len(seps) + 1
+    starts = scratch("starts", numpy.int64, m)
+    starts[0] = 0
+    numpy.add(seps, 1, out=starts[1:])
+    ends = scratch("ends", numpy.int64, m)
+    ends[:-1] = seps
+    ends[-1] = n
+    if m != n_tokens:  # empty tokens: only " " before a newline or the end
+        empty = numpy.flatnonzero(starts == ends)
+        if not len(empty) or empty[0] == 0:
+            return None
+        after = ends[empty]
+        if not ((u[starts[empty] - 1] == 32) & ((after == n) | (u[numpy.minimum(after, n - 1)] == 10))).all():
+            return None
+        keep = starts != ends
+        starts, ends = starts[keep], ends[keep]
+        m = len(starts)
+        if m != n_tokens:
+            return None
+    key_starts, key_ends = starts[:: dims + 1], ends[:: dims + 1]
+    if key_starts[0] != 0 or (key_starts[1:] != seps[newline] + 1).any():
+        return None  # a line with the wrong number of tokens
+    if (u[key_ends[key_ends < n]] != 32).any():
+        return None  # gensim splits the key off at a space only
+    keys = [block[a:b] for a, b in zip(key_starts.tolist(), key_ends.tolist())]
+    # Every token is parsed, keys too (their results are dropped at the end).
+    at = scratch("at", numpy.int64, m)
+    numpy.minimum(starts, n - 1, out=at)
+    first = numpy.take(u, at, out=scratch("first", numpy.uint8, m), mode="clip")
+    negative = numpy.equal(first, 45, out=scratch("negative", bool, m))
+    flag = numpy.equal(first, 43, out=scratch("flag", bool, m))
+    flag |= negative  # a sign
+    chars = numpy.subtract(ends, starts, out=scratch("chars", numpy.int64, m))
+    chars -= flag  # characters without the sign
+    slow = numpy.greater(chars, 16, out=scratch("slow", bool, m))
+    slow |= numpy.less(ends, 16, out=flag)
+    numpy.clip(chars, 0, 16, out=chars)
+    # The 16 bytes before each end as two words, from aligned loads: word q of
+    # the block shifted by the byte offset, ORed with word q + 1 shifted back.
+    aligned = scratch("aligned", numpy.uint64, n // 8 + 3)
+    aligned[-3:] = 0
+    aligned.view(numpy.uint8)[:n] = u
+    if sys.byteorder != "little":
+        aligned.byteswap(inplace=True)
+    numpy.subtract(ends, 16, out=at)
+    numpy.maximum(at, 0, out=at)
+    shift = numpy.bitwise_and(at, 7, out=scratch("shift", numpy.int64, m)).view(numpy.uint64)
+    shift <<= _U(3)
+    back = numpy.subtract(_U(63), shift, out=scratch("back", numpy.uint64, m))
+    at >>= 3
+    high, low = scratch("high", numpy.uint64, m), scratch("low", numpy.uint64, m)
+    t = scratch("t", numpy.uint64, m)
+    numpy.take(aligned, at, out=high, mode="clip")
+    high >>= shift
+    at += 1
+    numpy.take(aligned, at, out=low, mode="clip")
+    numpy.left_shift(low, back, out=t)
+    t <<= _U(1)
+    high |= t
+    low >>= shift
+    at += 1
+    numpy.take(aligned, at, out=t, mode="clip")
+    t <<= back
+    t <<= _U(1)
+    low |= t
+    mask = numpy.take(_MASK_FIRST, chars, out=scratch("mask", numpy.uint64, m), mode="clip")
+    point_h, point_l = scratch("point_h", numpy.uint64, m), scratch("point_l", numpy.uint64, m)
+    bad = scratch("bad", numpy.uint64, m)
+    _byte_digits(high, mask, point_h, bad, t)
+    slow |= numpy.not_equal(bad, 0, out=flag)
+    numpy.take(_MASK_SECOND, chars, out=mask, mode="clip")
+    _byte_digits(low, mask, point_l, bad, t)
+    slow |= numpy.not_equal(bad, 0, out=flag)
+    # One point at most, and its column (0-15 in the window, 16 without one).
+    for point in (point_h, point_l):
+        numpy.subtract(point, _U(1), out=t)
+        t &= point
+        slow |= numpy.not_equal(t, 0, out=flag)  # two points in a word
+    slow |= (point_h != 0) & (point_l != 0)
+    byte_h, byte_l = scratch("byte_h", numpy.uint8, m), scratch("byte_l", numpy.uint8, m)
+    _flag_byte(point_h, t, byte_h)
+    _flag_byte(point_l, t, byte_l)
+    column = scratch("column", numpy.int64, m)
+    column[:] = 16
+    numpy.copyto(column, byte_h, where=numpy.less(byte_h, 8, out=flag))
+    numpy.less(byte_l, 8, out=flag)
+    byte_l += 8
+    numpy.copyto(column, byte_l, where=flag)
+    no_point = numpy.equal(column, 16, out=scratch("no_point", bool, m))
+    numpy.less(chars, 1, out=flag)
+    flag |= (chars == 1) & ~no_point  # "", "-", ".", "-."
+    slow |= flag
+    frac = numpy.subtract(15, column, out=column)  # digits after the point
+    numpy.copyto(frac, 0, where=no_point)
+    _digits_to_int(high)
+    _digits_to_int(low)
+    a = scratch("a", numpy.float64, m)
+    numpy.copyto(a, high)
+    a *= 1e8
+    a += low
+    slow |= numpy.greater_equal(a, _TWO53, out=flag)
+    scale = numpy.take(_P10, frac, out=scratch("scale", numpy.float64, m), mode="clip")
+    frac += 1
+    numpy.copyto(frac, 21, where=no_point)
+    q = numpy.take(_P10, frac, out=scratch("q", numpy.float64, m), mode="clip")
+    numpy.divide(a, q, out=q)
+    numpy.floor(q, out=q)
+    q *= scale
+    q *= 9.0
+    a -= q  # the mantissa M, exact below 2**53
+    a /= scale  # M / 10**F: one rounding
+    numpy.multiply(negative, -2.0, out=q)
+    q += 1.0
+    a *= q  # the sign, keeping -0.0
+    slow[:: dims + 1] = False
+    redo = numpy.flatnonzero(slow)
+    if len(redo) > max(64, n_tokens // 10):
+        return None  # mostly exponents etc.: the line path is as fast
+    for i in redo.tolist():
         try:
-            out[i] = numpy.float32(float(block[v_starts[i] : v_ends[i]]))
+            a[i] = float(block[starts[i] : ends[i]])
         except ValueError:
             return None
-    return keys, out.reshape(len(keys), dims), None, None
+    out = numpy.empty((n_lines, dims), dtype=numpy.float32)
+    numpy.copyto(out, a.reshape(n_lines, dims + 1)[:, 1:], casting="same_kind")
+    return keys, out, None, None
 
 
 def parse_tokens(tokens: List[bytes]) -> Tuple[Optional[numpy.ndarray], int]:
@@ -164,19 +333,3 @@ def parse_tokens(tokens: List[bytes]) -> Tuple[Optional[numpy.ndarray], int]:
         except ValueError:
             return None, i
     return out, -1
-
-
-def serve() -> None:
-    """Worker loop: read pickled (block, dims) jobs from stdin, write results."""
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    while True:
-        try:
-            block, dims = pickle.load(stdin)
-        except EOFError:
-            return
-        pickle.dump(parse_text_block(block, dims), stdout, protocol=pickle.HIGHEST_PROTOCOL)
-        stdout.flush()
-
-
-if __name__ == "__main__":
-    serve()

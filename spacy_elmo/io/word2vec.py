@@ -12,8 +12,8 @@ Rows and values are those gensim's `KeyedVectors.load_word2vec_format` reads
 (see `_numbers.py` for the float parsing). Unlike gensim, a header that
 disagrees with the rows is an error, not a silent cut. Memory: the float32
 array is preallocated from the header (or grown in place with `realloc`
-without one) and filled block by block; text blocks are parsed by worker
-processes when the file is large.
+without one) and filled block by block; text blocks are parsed in threads
+when the file is large.
 """
 import bz2
 import gzip
@@ -22,19 +22,19 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, List, Optional, Set, Tuple, Union
+from typing import IO, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy
 
 from ..errors import Errors, InputError, Warnings
-from ._numbers import parse_text_block
-from ._pool import TextBlockPool
+from ._pool import parse_blocks
 
 FORMATS = ("auto", "text", "binary", "gensim")
 UNICODE_ERRORS = ("strict", "replace", "ignore")
 BLOCK_SIZE = 4 << 20
+TEXT_BLOCK_SIZE = 512 << 10  # parsing temporaries stay small; more blocks for the threads
 MAX_LINE = 64 << 20
-PARALLEL_MIN_BYTES = 32 << 20
+PARALLEL_MIN_BYTES = 8 << 20
 _MAGIC = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
 PathLike = Union[str, Path]
 
@@ -136,16 +136,35 @@ class _Table:
             raise InputError(Errors.E106.format(path=self.path, where=where, err=err)) from None
         return text.lower() if self.lowercase else text
 
+    def decode_many(self, keys: List[bytes], where) -> List[str]:
+        """Decode a block's keys; where(j) says where key j is, for errors."""
+        try:  # one call for the block
+            text = b"\n".join(keys).decode("utf8")
+        except UnicodeDecodeError:
+            return [self.decode(key, where(j)) for j, key in enumerate(keys)]
+        if self.lowercase:
+            text = text.lower()
+        decoded = text.split("\n") if keys else []
+        if len(decoded) != len(keys):  # a key with a newline in it (binary files)
+            return [self.decode(key, where(j)) for j, key in enumerate(keys)]
+        return decoded
+
     def add(self, keys: List[str], values: numpy.ndarray) -> None:
         self.rows_read += len(keys)
-        keep = []
-        for i, key in enumerate(keys):
-            if key in self.seen:
-                self.duplicates.append(key)
-            else:
-                self.seen.add(key)
-                self.keys.append(key)
-                keep.append(i)
+        block = set(keys)
+        if len(block) == len(keys) and self.seen.isdisjoint(block):  # the usual case
+            self.seen.update(block)
+            self.keys.extend(keys)
+            keep: Sequence[int] = range(len(keys))
+        else:
+            keep = []
+            for i, key in enumerate(keys):
+                if key in self.seen:
+                    self.duplicates.append(key)
+                else:
+                    self.seen.add(key)
+                    self.keys.append(key)
+                    keep.append(i)
         n = len(self.keys)
         start = n - len(keep)
         if n > self.data.shape[0]:  # grow in place (realloc), ~1.5x
@@ -182,8 +201,8 @@ def read_word2vec(
     unicode_errors (str): "strict", "replace" or "ignore", for invalid UTF-8 in keys.
     lowercase (bool): lowercase the keys (the first row of each lowercased key wins).
     allow_pickle (bool): allow loading gensim pickles (they can run code).
-    n_workers (Optional[int]): processes that parse text; None: up to 4 for
-        files over 32 MiB, 0: parse in this process.
+    n_workers (Optional[int]): threads that parse text; None: one per CPU (up
+        to 4) for files over 8 MiB, 0: parse in the calling thread.
     RETURNS (Word2VecTable): keys and data.
     """
     path = Path(path)
@@ -228,24 +247,24 @@ def read_word2vec(
     return table.finish(fmt)
 
 
-def _iter_blocks(stream: IO[bytes], path: Path, pending: bytes, offset: int):
-    """Yield blocks of complete lines (no trailing newline) and their line count."""
+def _iter_blocks(stream: IO[bytes], path: Path, pending: bytes, offset: int) -> Iterator[bytes]:
+    """Yield blocks of complete lines (without the last newline)."""
     while True:
-        chunk = stream.read(BLOCK_SIZE)
+        chunk = stream.read(TEXT_BLOCK_SIZE)
         if not chunk:
             if pending:
-                yield pending, pending.count(b"\n") + 1
+                yield pending
             return
-        data = pending + chunk if pending else chunk
-        cut = data.rfind(b"\n")
+        cut = chunk.rfind(b"\n")
         if cut < 0:
-            if len(data) > MAX_LINE:
-                raise InputError(Errors.E113.format(path=path, offset=offset, size=len(data)))
-            pending = data
+            pending += chunk
+            if len(pending) > MAX_LINE:
+                raise InputError(Errors.E113.format(path=path, offset=offset, size=len(pending)))
             continue
-        block, pending = data[:cut], data[cut + 1 :]
-        offset += cut + 1
-        yield block, block.count(b"\n") + 1
+        block = pending + chunk[:cut] if pending else chunk[:cut]
+        pending = chunk[cut + 1 :]
+        offset += len(block) + 1
+        yield block
 
 
 def _read_text(
@@ -255,8 +274,7 @@ def _read_text(
     path, dims = table.path, table.data.shape[1]
     blocks = _iter_blocks(stream, path, pending, offset if has_header else 0)
     line0 = 2 if has_header else 1  # 1-based number of the block's first line
-    pool = TextBlockPool(n_workers) if n_workers > 0 else None
-    results = pool.map(blocks, dims) if pool else ((parse_text_block(b, dims), n) for b, n in blocks)
+    results = parse_blocks(blocks, dims, n_workers)
     try:
         for (keys_b, values, line_of_row, problem), n_lines in results:
             truncating = bool(limit) and (not rows or limit < rows)
@@ -272,14 +290,13 @@ def _read_text(
                 else:
                     extra = line_no(limit - table.rows_read)
                     raise InputError(Errors.E104.format(path=path, line=extra, rows=rows))
-            keys = [table.decode(k, f"line {line_no(j)}") for j, k in enumerate(keys_b)]
+            keys = table.decode_many(keys_b, lambda j: f"line {line_no(j)}")
             table.add(keys, values)
             line0 += n_lines
             if limit and table.rows_read >= limit and (not rows or limit < rows):
                 return
     finally:
-        if pool:
-            pool.close()
+        results.close()  # stops the parsing threads
     if rows and table.rows_read < limit:
         raise InputError(
             Errors.E103.format(path=path, rows=rows, found=table.rows_read, line=line0 - 1)
@@ -311,7 +328,7 @@ def _read_binary(stream, table: _Table, rows: int, limit: int, header_len: int) 
     buf, pos, offset = b"", 0, header_len  # offset: file offset of buf[0]
     eof = False
     keys: List[str] = []
-    values = numpy.empty((0, dims), dtype=numpy.float32)
+    scratch = bytearray()
     while table.rows_read < limit:
         if not eof:
             chunk = stream.read(BLOCK_SIZE)
@@ -319,18 +336,27 @@ def _read_binary(stream, table: _Table, rows: int, limit: int, header_len: int) 
             offset += pos
             buf, pos = buf[pos:] + chunk, 0
         n_max = min(limit - table.rows_read, len(buf) // (row_bytes + 1) + 1)
-        values = numpy.empty((n_max, dims), dtype=numpy.float32)
-        keys = []
-        while len(keys) < n_max:
-            space = buf.find(b" ", pos)
+        if n_max * row_bytes > len(scratch):
+            scratch = bytearray(n_max * row_bytes)
+        into, source = memoryview(scratch), memoryview(buf)
+        key_at: List[int] = []
+        key_end: List[int] = []
+        find = buf.find
+        n = 0
+        while n < n_max:
+            space = find(b" ", pos)
             end = space + 1 + row_bytes
             if space < 0 or end > len(buf):
                 break
-            where = f"byte offset {offset + pos}"
-            keys.append(table.decode(buf[pos:space].lstrip(b"\n"), where))
-            values[len(keys) - 1] = numpy.frombuffer(buf, dtype, dims, space + 1)
+            key_at.append(pos)
+            key_end.append(space)
+            into[n * row_bytes : (n + 1) * row_bytes] = source[space + 1 : end]  # reused: no fresh pages
+            n += 1
             pos = end
-        table.add(keys, values[: len(keys)])
+        keys_b = [buf[a:b].lstrip(b"\n") for a, b in zip(key_at, key_end)]
+        keys = table.decode_many(keys_b, lambda j: f"byte offset {offset + key_at[j]}")
+        values = numpy.frombuffer(scratch, dtype, n * dims).reshape(n, dims)
+        table.add(keys, values.astype(numpy.float32, copy=False))
         if eof and table.rows_read < limit and (not keys or pos >= len(buf)):
             space = buf.find(b" ", pos)
             key = buf[pos : space if space >= 0 else pos + 40].lstrip(b"\n")
