@@ -42,8 +42,8 @@ def dedupe_rows(data: numpy.ndarray) -> Tuple[int, numpy.ndarray]:
     bits = data.view(numpy.uint32)
     coef = numpy.random.default_rng(0).random(dims)
     hashes = numpy.empty(n, dtype=numpy.float64)
-    step = 8192
-    for start in range(0, n, step):  # chunks keep the float64 copy small
+    step = max(1, (1 << 18) // dims)  # chunks keep the float64 copy at 2 MiB
+    for start in range(0, n, step):
         hashes[start : start + step] = bits[start : start + step] @ coef
     _, first, inverse = numpy.unique(hashes, return_index=True, return_inverse=True)
     same = first[inverse.ravel()]  # first row with the same hash

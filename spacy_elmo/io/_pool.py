@@ -5,6 +5,9 @@ the GIL, so threads parse blocks side by side without copying them to other
 processes (measured on 2 cores: ~2x one thread). At most 2 blocks per thread
 are in flight, so memory stays bounded.
 """
+import ctypes
+import ctypes.util
+import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Deque, Iterable, Iterator, Tuple
@@ -39,3 +42,17 @@ def parse_blocks(blocks: Iterable[bytes], dims: int, n_threads: int) -> Iterator
         finally:  # the reader stopped early (--truncate, an error): drop the rest
             for future in pending:
                 future.cancel()
+    _release_freed_memory()
+
+
+def _release_freed_memory() -> None:
+    """Give the finished threads' freed memory back to the OS (glibc keeps it in
+    per-thread malloc arenas: ~25 MB of parser scratch, measured, that would
+    otherwise stay in RSS while the vectors are built and saved)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        pass
