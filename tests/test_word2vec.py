@@ -153,6 +153,24 @@ def test_fast_path_random_tokens(bitwise_count, monkeypatch):
         assert (fast[1].view(numpy.uint32) == ref.view(numpy.uint32)).all()
 
 
+def test_crlf_line_ends(wiki_kv, tmp_path):
+    """Windows line ends ("\\r\\n", also after a trailing space) read like "\\n",
+    on the fast path; a lone "\\r" inside a line leaves the block to the line path."""
+    path = tmp_path / "t.txt"
+    wiki_kv.save_word2vec_format(str(path))
+    text = path.read_bytes()
+    crlf = tmp_path / "crlf.txt"
+    crlf.write_bytes(text.replace(b"\n", b" \r\n", 10).replace(b"\n", b"\r\n"))
+    a, b = read_word2vec(path), read_word2vec(crlf)
+    assert a.keys == b.keys and a.data.tobytes() == b.data.tobytes()
+    block = text.split(b"\n", 1)[1][:20000]
+    block = block[: block.rfind(b"\n")]
+    fast = parse_text_block_fast(block.replace(b"\n", b"\r\n"), wiki_kv.vector_size)
+    assert fast is not None
+    assert fast[1].tobytes() == parse_text_block_fast(block, wiki_kv.vector_size)[1].tobytes()
+    assert parse_text_block_fast(block.replace(b" ", b"\r ", 1), wiki_kv.vector_size) is None
+
+
 @pytest.mark.parametrize("bad", ["1.2.3", ".", "-", "+", "--1", "1-", "a", "1e", "0x10", "1,5", "١", "-.", "1.5x"])
 def test_fast_path_leaves_bad_tokens_to_line_path(bad):
     rows = "\n".join(f"w{i} 0.{i} -1.5" for i in range(20))

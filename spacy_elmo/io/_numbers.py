@@ -175,7 +175,7 @@ def parse_text_block_fast(block: bytes, dims: int) -> Optional[BlockResult]:
     to float32 rounds as gensim's `numpy.float32(token)` does. Tokens outside
     that (over 16 characters, exponents, nan, anything odd) are parsed with
     `float`. Blocks that are not plain "key v1 .. vN" lines separated by single
-    spaces (a space before the newline is allowed), or where a token is not a
+    spaces (a space and "\\r" before the newline are allowed), or where a token is not a
     number, return None: the caller uses the line-by-line `parse_text_block`,
     which also finds the error line. Thread-safe; releases the GIL for most of
     its time.
@@ -188,8 +188,13 @@ def parse_text_block_fast(block: bytes, dims: int) -> Optional[BlockResult]:
     seps = numpy.flatnonzero(numpy.less_equal(u, 32, out=scratch("sep", bool, n)))
     sep_bytes = numpy.take(u, seps, out=scratch("sep_bytes", numpy.uint8, len(seps)), mode="clip")
     newline = numpy.equal(sep_bytes, 10, out=scratch("newline", bool, len(seps)))
-    if numpy.count_nonzero(newline) + numpy.count_nonzero(sep_bytes == 32) != len(seps):
-        return None  # tabs, "\r", control characters: the line path decides
+    carriage = sep_bytes == 13
+    if numpy.count_nonzero(carriage):  # "\r\n" line ends are fine, any other "\r" is not
+        after_cr = seps[carriage] + 1
+        if not ((after_cr == n) | (u[numpy.minimum(after_cr, n - 1)] == 10)).all():
+            return None
+    if numpy.count_nonzero(newline) + numpy.count_nonzero(sep_bytes == 32) + numpy.count_nonzero(carriage) != len(seps):
+        return None  # tabs, other control characters: the line path decides
     n_lines = int(numpy.count_nonzero(newline)) + 1
     n_tokens = n_lines * (dims + 1)
     m = len(seps) + 1
@@ -199,12 +204,14 @@ def parse_text_block_fast(block: bytes, dims: int) -> Optional[BlockResult]:
     ends = scratch("ends", numpy.int64, m)
     ends[:-1] = seps
     ends[-1] = n
-    if m != n_tokens:  # empty tokens: only " " before a newline or the end
+    if m != n_tokens:  # empty tokens: only from " " or "\r" at the end of a line
         empty = numpy.flatnonzero(starts == ends)
         if not len(empty) or empty[0] == 0:
             return None
+        before = u[starts[empty] - 1]
         after = ends[empty]
-        if not ((u[starts[empty] - 1] == 32) & ((after == n) | (u[numpy.minimum(after, n - 1)] == 10))).all():
+        next_byte = u[numpy.minimum(after, n - 1)]
+        if not (((before == 32) | (before == 13)) & ((after == n) | (next_byte == 10) | (next_byte == 13))).all():
             return None
         keep = starts != ends
         starts, ends = starts[keep], ends[keep]
