@@ -96,6 +96,7 @@ def word2vec_to_vectors(
     deduplicate: bool = True,
     name: Optional[str] = None,
     n_workers: Optional[int] = None,
+    progress: bool = False,
 ) -> Vectors:
     """Read a word2vec file into a spaCy `Vectors` table.
 
@@ -111,6 +112,7 @@ def word2vec_to_vectors(
     deduplicate (bool): store identical rows once, as `spacy init vectors` does.
     name (Optional[str]): the vectors name.
     n_workers (Optional[int]): text parsing threads (None: automatic).
+    progress (bool): show a progress bar while reading.
     RETURNS (Vectors): the table.
     """
     if dtype not in DTYPES:
@@ -118,6 +120,7 @@ def word2vec_to_vectors(
     table = read_word2vec(
         path, fmt=fmt, truncate=truncate, unicode_errors=unicode_errors,
         lowercase=lowercase, allow_pickle=allow_pickle, n_workers=n_workers,
+        progress=progress,
     )
     data, keys = table.data, table.keys  # `data` owns its memory
     n_rows, row_of_key = data.shape[0], None

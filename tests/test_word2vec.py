@@ -311,3 +311,22 @@ def test_truncate_stops_before_a_bad_row(tmp_path):
     assert read_word2vec(path, truncate=2).keys == ["a", "b"]
     with pytest.raises(InputError, match="line 4"):
         read_word2vec(path, truncate=3)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_progress_bar(wiki_kv, tmp_path, capsys, compress):
+    path = tmp_path / "t.txt"
+    wiki_kv.save_word2vec_format(str(path))
+    if compress:
+        import gzip
+
+        gz = tmp_path / "t.txt.gz"
+        gz.write_bytes(gzip.compress(path.read_bytes()))
+        path = gz
+    read_word2vec(path)
+    assert "Reading" not in capsys.readouterr().err
+    table = read_word2vec(path, progress=True)
+    err = capsys.readouterr().err
+    assert f"Reading {path.name}" in err
+    assert ("100%" in err) != compress  # a total only for plain files
+    assert table.keys == list(wiki_kv.index_to_key)

@@ -25,6 +25,7 @@ def init_vectors_cli(
     unicode_errors: str = typer.Option("strict", "--unicode-errors", help="Invalid UTF-8 in keys: strict (error), replace or ignore"),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow gensim .save() files: they are pickles and can run code when loaded"),
     workers: Optional[int] = typer.Option(None, "--workers", help="Threads that parse text (default: one per CPU, up to 4, for files over 8 MiB; 0: none)"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar while reading"),
     # fmt: on
 ):
     """Convert word2vec vectors (text, binary or gensim) to a spaCy pipeline
@@ -37,7 +38,7 @@ def init_vectors_cli(
         nlp = init_vectors(
             lang, vectors_path, output_dir, prune=prune, truncate=truncate, name=name,
             lowercase=lowercase, dtype=dtype, fmt=fmt, unicode_errors=unicode_errors,
-            allow_pickle=allow_pickle, n_workers=workers,
+            allow_pickle=allow_pickle, n_workers=workers, progress=progress,
         )
     except ElmoError as err:
         msg.fail("Could not convert the vectors", str(err), exits=1)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy
+from tqdm import tqdm
 
 from ..errors import Errors, InputError, Warnings
 from ._pool import parse_blocks
@@ -55,15 +56,25 @@ class Word2VecTable:
     n_duplicates: int = 0
 
 
-def open_maybe_compressed(path: PathLike) -> IO[bytes]:
-    """Open a file for binary reading, decompressing gzip/bz2/xz by magic bytes."""
+def detect_compression(path: PathLike) -> Optional[str]:
+    """"gzip", "bz2", "xz" (by magic bytes) or None for a plain file."""
     path = Path(path)
     if not path.is_file():
         raise InputError(Errors.E116.format(path=path))
     with path.open("rb") as f:
         head = f.read(6)
-    for magic, opener in _MAGIC:
+    for name, (magic, _) in zip(("gzip", "bz2", "xz"), _MAGIC):
         if head.startswith(magic):
+            return name
+    return None
+
+
+def open_maybe_compressed(path: PathLike) -> IO[bytes]:
+    """Open a file for binary reading, decompressing gzip/bz2/xz by magic bytes."""
+    path = Path(path)
+    compression = detect_compression(path)
+    for name, (_, opener) in zip(("gzip", "bz2", "xz"), _MAGIC):
+        if name == compression:
             return opener(path, "rb")  # type: ignore[operator]
     return path.open("rb", buffering=0)
 
@@ -192,6 +203,7 @@ def read_word2vec(
     lowercase: bool = False,
     allow_pickle: bool = False,
     n_workers: Optional[int] = None,
+    progress: bool = False,
 ) -> Word2VecTable:
     """Read a word2vec file of any format into keys and a float32 array.
 
@@ -203,6 +215,8 @@ def read_word2vec(
     allow_pickle (bool): allow loading gensim pickles (they can run code).
     n_workers (Optional[int]): threads that parse text; None: one per CPU (up
         to 4) for files over 8 MiB, 0: parse in the calling thread.
+    progress (bool): show a progress bar (bytes read; of the decompressed
+        stream for compressed files).
     RETURNS (Word2VecTable): keys and data.
     """
     path = Path(path)
@@ -217,8 +231,13 @@ def read_word2vec(
         fmt = detected
     if fmt == "gensim" or detected == "gensim":
         return _read_gensim(path, allow_pickle, truncate, unicode_errors, lowercase)
-    with open_maybe_compressed(path) as stream:
+    compressed = detect_compression(path)
+    with open_maybe_compressed(path) as stream, tqdm(
+        total=None if compressed else path.stat().st_size, unit="B", unit_scale=True,
+        unit_divisor=1024, desc=f"Reading {path.name}", disable=not progress,
+    ) as bar:
         first = stream.readline(MAX_LINE)
+        bar.update(len(first))
         header = _parse_header(first)
         if header is not None:
             rows, dims = header
@@ -238,19 +257,20 @@ def read_word2vec(
         limit = rows if truncate <= 0 else (min(rows, truncate) if rows else truncate)
         table = _Table(path, limit or 4096, dims, unicode_errors, lowercase)
         if fmt == "binary":
-            _read_binary(stream, table, rows, limit, len(first))
+            _read_binary(stream, table, rows, limit, len(first), bar)
         else:
             if n_workers is None:
                 size = path.stat().st_size
                 n_workers = min(4, os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 0
-            _read_text(stream, table, rows, limit, pending, header is not None, len(first), n_workers)
+            _read_text(stream, table, rows, limit, pending, header is not None, len(first), n_workers, bar)
     return table.finish(fmt)
 
 
-def _iter_blocks(stream: IO[bytes], path: Path, pending: bytes, offset: int) -> Iterator[bytes]:
+def _iter_blocks(stream: IO[bytes], path: Path, pending: bytes, offset: int, bar: tqdm) -> Iterator[bytes]:
     """Yield blocks of complete lines (without the last newline)."""
     while True:
         chunk = stream.read(TEXT_BLOCK_SIZE)
+        bar.update(len(chunk))
         if not chunk:
             if pending:
                 yield pending
@@ -269,10 +289,10 @@ def _iter_blocks(stream: IO[bytes], path: Path, pending: bytes, offset: int) -> 
 
 def _read_text(
     stream: IO[bytes], table: _Table, rows: int, limit: int, pending: bytes,
-    has_header: bool, offset: int, n_workers: int,
+    has_header: bool, offset: int, n_workers: int, bar: tqdm,
 ) -> None:
     path, dims = table.path, table.data.shape[1]
-    blocks = _iter_blocks(stream, path, pending, offset if has_header else 0)
+    blocks = _iter_blocks(stream, path, pending, offset if has_header else 0, bar)
     line0 = 2 if has_header else 1  # 1-based number of the block's first line
     results = parse_blocks(blocks, dims, n_workers)
     try:
@@ -321,7 +341,7 @@ def _raise_problem(path: Path, dims: int, line0: int, problem: tuple) -> None:
     )
 
 
-def _read_binary(stream, table: _Table, rows: int, limit: int, header_len: int) -> None:
+def _read_binary(stream, table: _Table, rows: int, limit: int, header_len: int, bar: tqdm) -> None:
     path, dims = table.path, table.data.shape[1]
     row_bytes = dims * 4
     dtype = numpy.dtype("<f4")
@@ -332,6 +352,7 @@ def _read_binary(stream, table: _Table, rows: int, limit: int, header_len: int) 
     while table.rows_read < limit:
         if not eof:
             chunk = stream.read(BLOCK_SIZE)
+            bar.update(len(chunk))
             eof = len(chunk) < BLOCK_SIZE
             offset += pos
             buf, pos = buf[pos:] + chunk, 0
