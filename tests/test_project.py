@@ -90,3 +90,18 @@ def test_package_installs_and_loads_in_a_fresh_venv(ci_project, tmp_path):
     proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "['elmo', 'tagger']" in proc.stdout
+
+
+def test_project_yml_is_the_generators_output(tmp_path, shared_data):
+    """project.yml is written by scripts/gen_project.py (three scales from one
+    description, asset checksums from the data): the two must not drift apart."""
+    out = tmp_path / "project.yml"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_project.py"), "--output", str(out), "--data-dir", str(shared_data)],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text(encoding="utf8") == (ROOT / "project.yml").read_text(encoding="utf8")
+    workflows = srsly.yaml_loads(out.read_text(encoding="utf8"))["workflows"]
+    assert set(workflows) == {"all", "small", "ci"}
+    assert len(workflows["all"]) == len(workflows["small"]) == len(workflows["ci"])

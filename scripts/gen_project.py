@@ -1,0 +1,203 @@
+"""Write project.yml: the `spacy project` / weasel workflow at three scales
+(`all`, `small`, `ci`) from one description, so the scales stay in step.
+
+Edit this script, not project.yml, then regenerate and check the diff:
+
+    python scripts/gen_project.py [--output project.yml] [--data-dir ../shared/data]
+
+Asset checksums are the md5 of the files in --data-dir. tests/test_project.py
+checks that the committed project.yml is this script's output.
+"""
+import argparse
+import hashlib
+from pathlib import Path
+
+import srsly
+
+UD = "${vars.ud_dir}"
+WT = "${vars.wikitext_dir}"
+WN = "${vars.wnut_dir}"
+GPU = "--gpu-id ${vars.gpu_id}"
+
+
+def scale_cmds(s):
+    """The commands of one scale. s: "" (full), "small" or "ci"."""
+    ci = s in ("ci", "small")         # scaled-down: cut corpora with head_text
+    p = f"{s}_" if ci else ""         # file prefix
+    suf = f"-{s}" if ci else ""       # command suffix
+    v = (lambda k: "${vars.%s_%s}" % (s, k)) if ci else (lambda k: "${vars.%s}" % k)
+    cmds = []
+    # corpora
+    corpus_script = [
+        f"python scripts/convert_ud.py {UD}/en_ewt-ud-train.conllu.gz corpus/{p}ud-train.spacy --limit {v('ud_limit')}",
+        f"python scripts/convert_ud.py {UD}/en_ewt-ud-dev.conllu.gz corpus/{p}ud-dev.spacy --limit {v('ud_eval_limit')}",
+        f"python scripts/convert_ud.py {UD}/en_ewt-ud-test.conllu.gz corpus/{p}ud-test.spacy --limit {v('ud_eval_limit')}",
+    ] + ([f"python scripts/head_text.py {WN}/emerging.test.annotated corpus/{p}wnut-test.conll --lines {v('wnut_eval_lines')} --keep-blank",
+          f"python scripts/convert_ner.py corpus/{p}wnut-test.conll corpus/{p}wnut-test.spacy"] if ci else
+         [f"python scripts/convert_ner.py {WN}/emerging.test.annotated corpus/wnut-test.spacy"])
+    outs = [f"corpus/{p}ud-train.spacy", f"corpus/{p}ud-dev.spacy", f"corpus/{p}ud-test.spacy", f"corpus/{p}wnut-test.spacy"]
+    deps = [f"{UD}/en_ewt-ud-train.conllu.gz", f"{UD}/en_ewt-ud-dev.conllu.gz", f"{UD}/en_ewt-ud-test.conllu.gz",
+            f"{WN}/emerging.test.annotated", "scripts/convert_ud.py", "scripts/convert_ner.py"]
+    if ci:
+        corpus_script += [
+            f"python scripts/head_text.py {WT}/train.txt.gz corpus/{p}lm-train.txt --lines {v('lm_lines')}",
+            f"python scripts/head_text.py {WT}/valid.txt corpus/{p}lm-dev.txt --lines {v('lm_eval_lines')}",
+            f"python scripts/head_text.py {WT}/test.txt corpus/{p}lm-test.txt --lines {v('lm_eval_lines')}",
+            f"python scripts/head_text.py {WN}/wnut17train.conll corpus/{p}wnut-train.conll --lines {v('wnut_lines')} --keep-blank",
+            f"python scripts/head_text.py {WN}/emerging.dev.conll corpus/{p}wnut-dev.conll --lines {v('wnut_eval_lines')} --keep-blank",
+        ]
+        outs += [f"corpus/{p}lm-train.txt", f"corpus/{p}lm-dev.txt", f"corpus/{p}lm-test.txt",
+                 f"corpus/{p}wnut-train.conll", f"corpus/{p}wnut-dev.conll"]
+        deps += ["scripts/head_text.py"]
+        lm_train, lm_dev, lm_test = f"corpus/{p}lm-train.txt", f"corpus/{p}lm-dev.txt", f"corpus/{p}lm-test.txt"
+        ner_train, ner_dev = f"corpus/{p}wnut-train.conll", f"corpus/{p}wnut-dev.conll"
+    else:
+        lm_train, lm_dev, lm_test = f"{WT}/train.txt.gz", f"{WT}/valid.txt", f"{WT}/test.txt"
+        ner_train, ner_dev = f"{WN}/wnut17train.conll", f"{WN}/emerging.dev.conll"
+    cmds.append({"name": f"corpus{suf}", "help": "Convert UD English-EWT (tags, morph, deps, genre) and the WNUT-17 test split to .spacy" + (" (CI scale: the first sentences/lines only)" if ci else ""),
+                 "script": corpus_script, "deps": deps, "outputs": outs})
+    cmds.append({"name": f"word2vec{suf}", "help": "Train word2vec (gensim skip-gram, negative sampling) on the WikiText-2 train text",
+                 "script": [f"python -m spacy elmo train-word2vec {lm_train} training/{p}word2vec/w2v.txt --size {v('w2v_size')} --sg --negative 5 --window 5 --min-count {v('w2v_min_count')} --epochs {v('w2v_epochs')} --workers 1 --seed 1"],
+                 "deps": [lm_train], "outputs": [f"training/{p}word2vec/w2v.txt"]})
+    cmds.append({"name": f"vectors{suf}", "help": "Convert the word2vec output to spaCy static vectors",
+                 "script": [f"python -m spacy elmo init-vectors ${{vars.lang}} training/{p}word2vec/w2v.txt training/{p}vectors --name ${{vars.lang}}_wikitext_w2v.vectors"],
+                 "deps": [f"training/{p}word2vec/w2v.txt"], "outputs": [f"training/{p}vectors"]})
+    cmds.append({"name": f"pretrain{suf}", "help": "Pretrain the biLM on WikiText-2 and evaluate its test perplexity",
+                 "script": [f"python -m spacy elmo pretrain configs/{v('bilm_config')}.cfg training/{p}bilm --paths.train {lm_train} --paths.dev {lm_dev} --training.max_steps {v('bilm_steps')} --training.eval_every {v('bilm_eval_every')} --training.eval_max_windows 100 --training.checkpoint_every {v('bilm_eval_every')} {GPU}",
+                            f"python -m spacy elmo evaluate-lm training/{p}bilm/model-best {lm_test} --output metrics/{p}bilm_test.json {GPU}"],
+                 "deps": [f"configs/{v('bilm_config')}.cfg", lm_train, lm_dev, lm_test],
+                 "outputs": [f"training/{p}bilm/model-best", f"training/{p}bilm/metrics.jsonl", f"metrics/{p}bilm_test.json"]})
+    for task in ("tagger", "ner"):
+        if task == "tagger":
+            data = f"--paths.train corpus/{p}ud-train.spacy --paths.dev corpus/{p}ud-dev.spacy"
+            tdeps = [f"corpus/{p}ud-train.spacy", f"corpus/{p}ud-dev.spacy"]
+            test = f"corpus/{p}ud-test.spacy"
+        else:
+            data = f"--paths.train {ner_train} --paths.dev {ner_dev}"
+            tdeps = [ner_train, ner_dev]
+            test = f"corpus/{p}wnut-test.spacy"
+        budget = f"--training.max_steps {v('train_steps')} --training.eval_frequency {v('eval_frequency')}"
+        elmo = f"--paths.elmo training/{p}bilm/model-best"
+        vec = f"--paths.vectors training/{p}vectors"
+        runs = [
+            ("baseline", f"configs/{task}_baseline.cfg", ""),
+            ("baseline_vectors", f"configs/{task}_baseline_vectors.cfg", vec),
+            ("elmo", f"configs/{task}_elmo.cfg", elmo),
+            ("elmo_ft", f"configs/{task}_elmo.cfg", elmo + " --components.elmo.model.bilm.fine_tune true --components.elmo.model.bilm.learn_rate_scale ${vars.ft_learn_rate_scale}"),
+            ("elmo_vectors", f"configs/{task}_elmo_vectors.cfg", elmo + " " + vec),
+            ("elmo_tok2vec", f"configs/{task}_elmo_tok2vec.cfg", elmo),
+        ]
+        script, evals, outs_t, outs_e = [], [], [], []
+        for name, cfg, extra in runs:
+            run = f"{p}{task}_{name}"
+            script.append(f"python -m spacy train {cfg} --output training/{run} {data} {budget} --paths.train_log training/{run}/log.jsonl {extra} {GPU}".replace("  ", " "))
+            evals.append(f"python -m spacy evaluate training/{run}/model-best {test} --output metrics/{run}.json {GPU}")
+            outs_t += [f"training/{run}/model-best", f"training/{run}/log.jsonl"]
+            outs_e.append(f"metrics/{run}.json")
+        cmds.append({"name": f"train-{task}{suf}", "help": f"Train the {task} six ways with one budget: baseline, baseline + word2vec, ELMo frozen, ELMo fine-tuned, ELMo + word2vec, baseline + ELMo",
+                     "script": script,
+                     "deps": [f"configs/{task}_baseline.cfg", f"configs/{task}_baseline_vectors.cfg", f"configs/{task}_elmo.cfg", f"configs/{task}_elmo_vectors.cfg", f"configs/{task}_elmo_tok2vec.cfg",
+                              f"training/{p}bilm/model-best", f"training/{p}vectors"] + tdeps,
+                     "outputs": outs_t})
+        cmds.append({"name": f"evaluate-{task}{suf}", "help": f"Evaluate the six {task} models on the test split",
+                     "script": evals, "deps": [o for o in outs_t if o.endswith("model-best")] + [test], "outputs": outs_e})
+    res_deps = [f"metrics/{p}{t}_{n}.json" for t in ("tagger", "ner") for n in ("baseline", "baseline_vectors", "elmo", "elmo_ft", "elmo_vectors", "elmo_tok2vec")]
+    cmds.append({"name": f"results{suf}", "help": "Markdown table (baseline vs ELMo, frozen vs fine-tuned) and PNG plots (pretraining curve, accuracy bars)",
+                 "script": [f"python scripts/results.py metrics training metrics/{p}results.md --plots metrics/{p}plots" + (f" --prefix {p}" if ci else "")],
+                 "deps": res_deps + [f"metrics/{p}bilm_test.json", "scripts/results.py"],
+                 "outputs": [f"metrics/{p}results.md", f"metrics/{p}plots/pretrain_curve.png", f"metrics/{p}plots/accuracy.png"]})
+    cmds.append({"name": f"demo{suf}", "help": "Nearest contexts of ambiguous words ('bank', 'play') by ELMo vs by word2vec vectors",
+                 "script": [f"python -m spacy elmo demo --weights training/{p}bilm/model-best --vectors training/{p}vectors"],
+                 "deps": [f"training/{p}bilm/model-best", f"training/{p}vectors"]})
+    cmds.append({"name": f"package{suf}", "help": "Package the ELMo tagger as an installable pipeline (requirements list spacy-elmo)",
+                 "script": [f"python -m spacy package training/{p}tagger_elmo/model-best packages --name {v('package_name')} --version ${{vars.package_version}} --force" + (" --build none" if ci else "")],
+                 "deps": [f"training/{p}tagger_elmo/model-best"],
+                 "outputs_no_cache": [f"packages/${{vars.lang}}_{v('package_name')}-${{vars.package_version}}"]})
+    return cmds
+
+full, small, ci = scale_cmds(""), scale_cmds("small"), scale_cmds("ci")
+project = {
+    "title": "spacy-elmo: corpus -> word2vec -> vectors -> biLM -> tagger/NER -> evaluation -> package",
+    "description": (
+        "The whole ELMo method on real data from ../shared/data: word2vec (gensim) and an ELMo biLM pretrained "
+        "on WikiText-2 (CC BY-SA 3.0), then a UPOS tagger on UD English-EWT (CC BY-SA 4.0) and NER on WNUT-17 "
+        "(CC BY 4.0), each trained six ways with one budget (CNN tok2vec baseline, + word2vec, ELMo frozen, "
+        "ELMo fine-tuned, ELMo + word2vec, baseline + ELMo) and evaluated on the test splits; a results table with plots, a demo "
+        "and a package. `all` is the full run (set gpu_id for a GPU); `small` runs the same steps on a few thousand "
+        "sentences with the tiny biLM config; `ci` runs them at a tiny scale on 2 CPU cores (tests/test_project.py). Needs `pip install \"spacy-elmo[project]\"` (gensim, matplotlib)."),
+    "vars": {
+        "lang": "en", "gpu_id": -1,
+        "ud_dir": "../shared/data/ud-english-ewt", "wikitext_dir": "../shared/data/wikitext-2", "wnut_dir": "../shared/data/wnut17",
+        "package_name": "elmo_tagger", "package_version": "0.1.0",
+        "ud_limit": 0, "ud_eval_limit": 0,
+        "w2v_size": 100, "w2v_min_count": 5, "w2v_epochs": 5,
+        "bilm_config": "bilm_small", "bilm_steps": 4000, "bilm_eval_every": 1000,
+        "train_steps": 1000, "eval_frequency": 250, "ft_learn_rate_scale": 0.1,
+        "small_ud_limit": 2000, "small_ud_eval_limit": 500, "small_lm_lines": 5000, "small_lm_eval_lines": 500,
+        "small_wnut_lines": 10000, "small_wnut_eval_lines": 4000,
+        "small_w2v_size": 50, "small_w2v_min_count": 3, "small_w2v_epochs": 2,
+        "small_bilm_config": "bilm_tiny", "small_bilm_steps": 300, "small_bilm_eval_every": 100,
+        "small_train_steps": 300, "small_eval_frequency": 100, "small_package_name": "elmo_tagger_small",
+        "ci_ud_limit": 150, "ci_ud_eval_limit": 60, "ci_lm_lines": 400, "ci_lm_eval_lines": 100,
+        "ci_wnut_lines": 2000, "ci_wnut_eval_lines": 600,
+        "ci_w2v_size": 16, "ci_w2v_min_count": 2, "ci_w2v_epochs": 1,
+        "ci_bilm_config": "bilm_tiny", "ci_bilm_steps": 20, "ci_bilm_eval_every": 10,
+        "ci_train_steps": 12, "ci_eval_frequency": 6, "ci_package_name": "elmo_tagger_ci",
+    },
+    "directories": ["corpus", "configs", "training", "metrics", "scripts", "packages"],
+    "assets": [
+        {"dest": "${vars.ud_dir}/en_ewt-ud-train.conllu.gz", "description": "UD English-EWT train (CC BY-SA 4.0; shipped in ../shared/data: local asset)", "checksum": "UDTRAIN"},
+        {"dest": "${vars.ud_dir}/en_ewt-ud-dev.conllu.gz", "description": "UD English-EWT dev", "checksum": "UDDEV"},
+        {"dest": "${vars.ud_dir}/en_ewt-ud-test.conllu.gz", "description": "UD English-EWT test", "checksum": "UDTEST"},
+        {"dest": "${vars.wikitext_dir}/train.txt.gz", "description": "WikiText-2 train (CC BY-SA 3.0, Merity et al. 2016)", "checksum": "WTTRAIN"},
+        {"dest": "${vars.wikitext_dir}/valid.txt", "description": "WikiText-2 valid", "checksum": "WTVALID"},
+        {"dest": "${vars.wikitext_dir}/test.txt", "description": "WikiText-2 test", "checksum": "WTTEST"},
+        {"dest": "${vars.wnut_dir}/wnut17train.conll", "description": "WNUT-17 train (CC BY 4.0)", "checksum": "WNTRAIN"},
+        {"dest": "${vars.wnut_dir}/emerging.dev.conll", "description": "WNUT-17 dev", "checksum": "WNDEV"},
+        {"dest": "${vars.wnut_dir}/emerging.test.annotated", "description": "WNUT-17 test", "checksum": "WNTEST"},
+    ],
+    "workflows": {
+        "all": [c["name"] for c in full],
+        "small": [c["name"] for c in small],
+        "ci": [c["name"] for c in ci],
+    },
+    "commands": full + small + ci + [
+        {"name": "default-model", "help": "Reproduce the built-in default biLM (spacy_elmo/data/default) from the pretrain step's model",
+         "script": ["python scripts/ship_default.py training/bilm/model-best metrics/bilm_test.json --output spacy_elmo/data/default"],
+         "deps": ["training/bilm/model-best", "metrics/bilm_test.json", "scripts/ship_default.py"],
+         "outputs": ["spacy_elmo/data/default/weights.hdf5", "spacy_elmo/data/default/options.json"]},
+        {"name": "clean", "help": "Remove generated corpora, models, metrics and packages",
+         "script": ["rm -rf corpus training metrics packages"]},
+    ],
+}
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, default=Path("project.yml"))
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    args = parser.parse_args()
+    text = srsly.yaml_dumps(project)
+    data = args.data_dir
+    checksums = {
+        "UDTRAIN": data / "ud-english-ewt/en_ewt-ud-train.conllu.gz",
+        "UDDEV": data / "ud-english-ewt/en_ewt-ud-dev.conllu.gz",
+        "UDTEST": data / "ud-english-ewt/en_ewt-ud-test.conllu.gz",
+        "WTTRAIN": data / "wikitext-2/train.txt.gz",
+        "WTVALID": data / "wikitext-2/valid.txt",
+        "WTTEST": data / "wikitext-2/test.txt",
+        "WNTRAIN": data / "wnut17/wnut17train.conll",
+        "WNDEV": data / "wnut17/emerging.dev.conll",
+        "WNTEST": data / "wnut17/emerging.test.annotated",
+    }
+    for key, path in checksums.items():
+        text = text.replace(key, md5(path))
+    args.output.write_text(text, encoding="utf8")
+
+
+if __name__ == "__main__":
+    main()
