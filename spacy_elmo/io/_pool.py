@@ -12,7 +12,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Deque, Iterable, Iterator, Tuple
 
-from ._numbers import BlockResult, parse_text_block
+from ._numbers import BlockResult, parse_text_block, release_scratch
 
 
 def _parse(block: bytes, dims: int) -> Tuple[BlockResult, int]:
@@ -27,8 +27,11 @@ def parse_blocks(blocks: Iterable[bytes], dims: int, n_threads: int) -> Iterator
     n_threads (int): parsing threads; 0 parses in the calling thread.
     """
     if n_threads <= 0:
-        for block in blocks:
-            yield _parse(block, dims)
+        try:
+            for block in blocks:
+                yield _parse(block, dims)
+        finally:
+            release_scratch()
         return
     pending: Deque[Future] = deque()
     with ThreadPoolExecutor(n_threads, thread_name_prefix="spacy-elmo-vectors") as pool:
