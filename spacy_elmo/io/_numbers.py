@@ -66,7 +66,6 @@ def parse_text_block(block: bytes, dims: int) -> BlockResult:
     return keys, out[: len(keys)], line_of_row, None
 
 
-
 def _mask_table() -> Tuple[numpy.ndarray, numpy.ndarray]:
     """Masks of the last k bytes (k = 0..16) of a 16-byte window, as its two
     little-endian uint64 words (bytes 0-7, bytes 8-15)."""
@@ -152,12 +151,10 @@ def _digits_to_int(x: numpy.ndarray) -> None:
 
 
 def _flag_byte(flags: numpy.ndarray, t: numpy.ndarray, out: numpy.ndarray) -> None:
-    """Index (0-7) of the byte holding a single 0x80 flag, 8 where there is none."""
+    """Index (0-7) of the byte holding a single 0x80 flag, 8 where there is none
+    (with several flags: some index 0-8; such tokens are re-parsed anyway)."""
     if hasattr(numpy, "bitwise_count"):  # numpy >= 2.0
-        numpy.subtract(flags, _U(1), out=t)
-        numpy.invert(flags, out=flags)
-        t &= flags  # the bits below the flag: 8c + 7 of them (64 without one)
-        numpy.invert(flags, out=flags)
+        numpy.subtract(flags, _U(1), out=t)  # 2**(8c+7) - 1: 8c + 7 bits set; 0 - 1: 64
         numpy.copyto(out, numpy.bitwise_count(t))
     else:
         _, exp = numpy.frexp(flags.astype(numpy.float64))  # 2**(8c+7) -> 8c+8; 0 -> 0

@@ -16,7 +16,12 @@ from ._numbers import BlockResult, parse_text_block, release_scratch
 
 
 def _parse(block: bytes, dims: int) -> Tuple[BlockResult, int]:
-    return parse_text_block(block, dims), block.count(b"\n") + 1
+    """The block's result and its number of lines."""
+    result = parse_text_block(block, dims)
+    keys, _, line_of_row, problem = result
+    if line_of_row is None and problem is None:  # every line was a row
+        return result, len(keys)
+    return result, block.count(b"\n") + 1
 
 
 def parse_blocks(blocks: Iterable[bytes], dims: int, n_threads: int) -> Iterator[Tuple[BlockResult, int]]:

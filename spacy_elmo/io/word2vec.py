@@ -36,7 +36,7 @@ BLOCK_SIZE = 4 << 20
 TEXT_BLOCK_SIZE = 512 << 10  # parsing temporaries stay small; more blocks for the threads
 MAX_LINE = 64 << 20
 PARALLEL_MIN_BYTES = 8 << 20
-_MAGIC = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
+_COMPRESSIONS = {"gzip": (b"\x1f\x8b", gzip.open), "bz2": (b"BZh", bz2.open), "xz": (b"\xfd7zXZ\x00", lzma.open)}
 PathLike = Union[str, Path]
 
 
@@ -63,7 +63,7 @@ def detect_compression(path: PathLike) -> Optional[str]:
         raise InputError(Errors.E116.format(path=path))
     with path.open("rb") as f:
         head = f.read(6)
-    for name, (magic, _) in zip(("gzip", "bz2", "xz"), _MAGIC):
+    for name, (magic, _) in _COMPRESSIONS.items():
         if head.startswith(magic):
             return name
     return None
@@ -73,9 +73,8 @@ def open_maybe_compressed(path: PathLike) -> IO[bytes]:
     """Open a file for binary reading, decompressing gzip/bz2/xz by magic bytes."""
     path = Path(path)
     compression = detect_compression(path)
-    for name, (_, opener) in zip(("gzip", "bz2", "xz"), _MAGIC):
-        if name == compression:
-            return opener(path, "rb")  # type: ignore[operator]
+    if compression is not None:
+        return _COMPRESSIONS[compression][1](path, "rb")  # type: ignore[operator]
     return path.open("rb", buffering=0)
 
 
@@ -151,14 +150,13 @@ class _Table:
         """Decode a block's keys; where(j) says where key j is, for errors."""
         try:  # one call for the block
             text = b"\n".join(keys).decode("utf8")
-        except UnicodeDecodeError:
-            return [self.decode(key, where(j)) for j, key in enumerate(keys)]
-        if self.lowercase:
-            text = text.lower()
-        decoded = text.split("\n") if keys else []
-        if len(decoded) != len(keys):  # a key with a newline in it (binary files)
-            return [self.decode(key, where(j)) for j, key in enumerate(keys)]
-        return decoded
+        except UnicodeDecodeError:  # the key-by-key path below names the key
+            text = None
+        if text is not None:
+            decoded = (text.lower() if self.lowercase else text).split("\n") if keys else []
+            if len(decoded) == len(keys):  # else a key has a newline in it (binary files)
+                return decoded
+        return [self.decode(key, where(j)) for j, key in enumerate(keys)]
 
     def add(self, keys: List[str], values: numpy.ndarray) -> None:
         self.rows_read += len(keys)
@@ -347,7 +345,6 @@ def _read_binary(stream, table: _Table, rows: int, limit: int, header_len: int, 
     dtype = numpy.dtype("<f4")
     buf, pos, offset = b"", 0, header_len  # offset: file offset of buf[0]
     eof = False
-    keys: List[str] = []
     scratch = bytearray()
     while table.rows_read < limit:
         if not eof:
