@@ -202,15 +202,18 @@ def create_word2vec_vectors_v1(
     unicode_errors: str = "strict",
     allow_pickle: bool = False,
     name: Optional[str] = None,
+    progress: bool = False,
 ) -> Callable[[Language], Language]:
     """`[initialize.before_init]` callback: load word2vec vectors into
     `nlp.vocab` when `spacy train` (or `nlp.initialize()`) initializes.
-    Arguments as in `word2vec_to_vectors`."""
+    Arguments as in `word2vec_to_vectors`; `progress = true` shows a bar of
+    the bytes read (on stderr), useful for large files."""
 
     def before_init(nlp: Language) -> Language:
         load_word2vec_vectors(
             nlp, path, fmt=fmt, truncate=truncate, prune=prune, lowercase=lowercase,
             dtype=dtype, unicode_errors=unicode_errors, allow_pickle=allow_pickle, name=name,
+            progress=progress,
         )
         return nlp
 

@@ -73,7 +73,8 @@ def test_init_vectors_replaces_pipeline_dir_only(shared_data, tmp_path):
     assert (other / "keep.txt").exists()
 
 
-def test_registered_callback_before_init(shared_data):
+@pytest.mark.parametrize("progress", [False, True])
+def test_registered_callback_before_init(shared_data, capfd, progress):
     path = shared_data / FIX / "lee_fasttext.vec"
     config = spacy.util.load_config_from_str(
         f"""
@@ -86,10 +87,14 @@ pipeline = []
 @callbacks = "spacy-elmo.Word2VecVectors.v1"
 path = "{path}"
 prune = 100
+progress = {str(progress).lower()}
 """
     )
     nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    capfd.readouterr()
     nlp.initialize()
+    # tqdm writes "B/s" (bytes read per second) only when the bar is shown
+    assert ("B/s" in capfd.readouterr().err) == progress
     kv = KeyedVectors.load_word2vec_format(str(path))
     assert nlp.vocab.vectors.shape == (100, 10)
     assert numpy.array_equal(nlp("the")[0].vector, kv["the"])
