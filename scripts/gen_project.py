@@ -131,7 +131,7 @@ project = {
         "package_name": "elmo_tagger", "package_version": "0.1.0",
         "ud_limit": 0, "ud_eval_limit": 0,
         "w2v_size": 100, "w2v_min_count": 5, "w2v_epochs": 5,
-        "bilm_config": "bilm_small", "bilm_steps": 4000, "bilm_eval_every": 1000,
+        "bilm_config": "bilm_small", "bilm_steps": 11000, "bilm_eval_every": 1000,
         "train_steps": 1000, "eval_frequency": 250, "ft_learn_rate_scale": 0.1,
         "small_ud_limit": 2000, "small_ud_eval_limit": 500, "small_lm_lines": 5000, "small_lm_eval_lines": 500,
         "small_wnut_lines": 10000, "small_wnut_eval_lines": 4000,
