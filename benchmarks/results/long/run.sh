@@ -13,6 +13,10 @@
 # Writes OUT/NAME/ (the pipelines), OUT/NAME.jsonl (scores per evaluation),
 # OUT/NAME.json (test scores) and OUT/NAME.log. One thread per job.
 set -e
+if [ $# -ne 4 ] || [ ! -f "configs/$2.cfg" ] || { [ "$3" != tagger ] && [ "$3" != ner ]; }; then
+  echo "usage: run.sh NAME CONFIG TASK STEPS (from the repository root; configs/CONFIG.cfg must exist; TASK: tagger or ner)" >&2
+  exit 2
+fi
 name=$1; cfg=$2; task=$3; steps=$4
 corpus=${CORPUS:-corpus}; out=${OUT:-training/long}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
