@@ -144,6 +144,11 @@ class Errors:
         "{found}). Build it with spacy_elmo.training.vocab.build_vocab or add them "
         "as the first three lines."
     )
+    E215 = (
+        "{path}: the model to start from (training.init_model) has another shape "
+        "than the config's [model] ({diff}). Make [model] match its options.json, "
+        "or start from a random init with training.init_model = null."
+    )
 
     # word2vec -> spaCy static vectors (io/word2vec.py, vectors.py)
     E100 = (

@@ -112,3 +112,33 @@ def test_missing_file_and_bad_scheme(tmp_path):
     bad.write_bytes("caf\xe9\tO\n".encode("latin1"))
     with pytest.raises(ElmoError, match="UTF-8"):
         list(read_conll_ner(bad))
+
+
+def test_corpus_text_script_writes_training_tokens(shared_data, tmp_path):
+    """scripts/corpus_text.py: tokens of .spacy sentences and of a WNUT-17 file
+    as pretraining text, one sentence per line, in file order."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from spacy.tokens import Doc, DocBin
+
+    nlp = spacy.blank("en")
+    doc = Doc(nlp.vocab, words=["Hello", "there", ".", "New", "line", "  ", "here"],
+              sent_starts=[True, False, False, True, False, False, False])
+    DocBin(docs=[doc, Doc(nlp.vocab, words=["no", "sentences"])]).to_disk(tmp_path / "a.spacy")
+    wnut = shared_data / "wnut17" / "wnut17train.conll"
+    out = tmp_path / "text.txt"
+    script = Path(__file__).resolve().parent.parent / "scripts" / "corpus_text.py"
+    result = subprocess.run([sys.executable, str(script), str(out), str(tmp_path / "a.spacy"), str(wnut)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text(encoding="utf8").splitlines()
+    sentences = list(read_conll_ner(wnut))
+    assert lines[:3] == ["Hello there .", "New line here", "no sentences"]
+    assert len(lines) == 3 + len(sentences) == 3 + 3394
+    assert lines[3:] == [" ".join(words) for words, _ in sentences]
+    missing = subprocess.run([sys.executable, str(script), str(tmp_path / "x.txt"), str(tmp_path / "nope.conll")],
+                             capture_output=True, text=True)
+    assert missing.returncode != 0 and "nope.conll: no such file" in missing.stderr
+    assert not (tmp_path / "x.txt").exists()

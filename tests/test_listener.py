@@ -282,3 +282,66 @@ def test_bad_learn_rate_scale():
 
     with pytest.raises(ElmoError, match="learn_rate_scale"):
         build_elmo_bilm_v1(fine_tune=True, learn_rate_scale=-1.0)
+
+
+ENCODE_CFG = TAGGER_CFG.replace("spacy-elmo.ElmoListener.v1", "spacy-elmo.ElmoListener.v2") + """
+[components.tagger.model.tok2vec.tok2vec]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 8
+attrs = ["NORM", "SHAPE"]
+rows = [100, 50]
+include_static_vectors = false
+
+[components.tagger.model.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 24
+depth = 2
+window_size = 1
+maxout_pieces = 2
+"""
+
+
+def test_listener_v2_feeds_elmo_into_an_encoder(tmp_path):
+    """ElmoListener.v2's `encode`: [ELMo mix; hash embeddings] -> projection ->
+    a window CNN, so ELMo enters the encoder's input. Trains, saves, loads and
+    becomes ElmoTok2Vec.v2 under replace_listeners with the same outputs."""
+    nlp, examples, optimizer = make(ENCODE_CFG, False)
+    listener = nlp.get_pipe("tagger").model.get_ref("tok2vec")
+    names = {n.name for n in listener.layers[1].walk()}
+    assert "linear" in names and any("maxout" in n for n in names) and any("residual" in n for n in names)
+    (out,) = listener.predict([nlp.get_pipe("elmo")(nlp.make_doc("I like green eggs"))])
+    assert out.shape == (4, 24)
+    # the projection sees ELMo (2 * 16) + the hash embeddings (8); the encoder keeps its width
+    proj_in = [n.get_dim("nI") for n in listener.layers[1].walk() if n.name == "linear"]
+    assert proj_in == [ELMO_DIM + 8]
+    losses = train(nlp, examples, optimizer, steps=5)
+    assert losses[-1] < losses[0]
+    texts = [t for t, _ in DATA]
+    expected = [[t.tag_ for t in doc] for doc in nlp.pipe(texts)]
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    assert [[t.tag_ for t in d] for d in loaded.pipe(texts)] == expected
+    tagger = nlp.get_pipe("tagger")
+    before = tagger.model.predict([nlp.get_pipe("elmo")(nlp.make_doc(t)) for t in texts])
+    nlp.replace_listeners("elmo", "tagger", ["model.tok2vec"])
+    cfg = nlp.config["components"]["tagger"]["model"]["tok2vec"]
+    assert cfg["@architectures"] == "spacy-elmo.ElmoTok2Vec.v2"
+    assert cfg["encode"]["@architectures"] == "spacy.MaxoutWindowEncoder.v2"
+    after = tagger.model.predict([nlp.make_doc(t) for t in texts])
+    for a, b in zip(before, after):
+        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    nlp.remove_pipe("elmo")
+    nlp.to_disk(tmp_path / "q")
+    assert [[t.tag_ for t in d] for d in spacy.load(tmp_path / "q").pipe(texts)] == expected
+
+
+def test_v2_without_encode_is_v1():
+    """ElmoListener.v2 with encode = null builds v1's layers: same outputs from the same seed."""
+    outputs = []
+    for cfg in (TAGGER_CFG, TAGGER_CFG.replace("spacy-elmo.ElmoListener.v1", "spacy-elmo.ElmoListener.v2")):
+        spacy.util.fix_random_seed(0)
+        nlp, examples, optimizer = make(cfg, False)
+        train(nlp, examples, optimizer, steps=2)
+        outputs.append([doc.tensor for doc in nlp.pipe([t for t, _ in DATA])])
+    for a, b in zip(*outputs):
+        numpy.testing.assert_array_equal(a, b)

@@ -196,3 +196,43 @@ def test_adam_option_trains(corpus, tmp_path):
     assert len(losses) == 5 and losses[-1] < losses[0]
     state = torch.load(tmp_path / CHECKPOINT, weights_only=False)["optimizer"]["state"]
     assert "exp_avg" in next(iter(state.values()))
+
+
+def test_init_model_starts_from_its_weights_and_vocab(trained, corpus, tmp_path):
+    """Domain adaptation: training.init_model continues from a model directory
+    (its weights and vocab.txt, a fresh optimizer at step 0) on other text."""
+    out, _, _, _ = trained
+    other = wikitext_slice(tmp_path, "train", 100, skip=1000)
+    # a learning rate so small that no parameter moves: model-last is the start
+    s = settings(other, corpus[1], training__init_model=str(out / "model-last"), training__max_steps=2,
+                 training__learning_rate=1e-30, data__max_vocab_size=50)
+    result = pretrain(s, tmp_path / "adapted", show_progress=False)
+    assert result["step"] == 2
+    assert (tmp_path / "adapted" / "vocab.txt").read_text() == (out / "model-last" / "vocab.txt").read_text()
+    start, _ = load_model(out / "model-last")
+    adapted, _ = load_model(tmp_path / "adapted" / "model-last")
+    for name, param in start.state_dict().items():
+        assert torch.allclose(param, adapted.state_dict()[name], rtol=0, atol=1e-20), name
+    assert json.loads((tmp_path / "adapted" / "config.json").read_text())["training"]["init_model"] == str(out / "model-last")
+    # with the config's learning rate it trains on from there: dev perplexity of
+    # the start (60 steps) is far below a random init's, and the new text moves it
+    s = settings(other, corpus[1], training__init_model=str(out / "model-last"), training__max_steps=5)
+    pretrain(s, tmp_path / "moved", show_progress=False)
+    moved, _ = load_model(tmp_path / "moved" / "model-last")
+    assert not torch.equal(moved.softmax.weight, start.softmax.weight)
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    first = json.loads((tmp_path / "moved" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["dev_ppl_forward"] < 1.5 * last["dev_ppl_forward"]
+
+
+def test_init_model_errors_name_the_problem(trained, corpus, tmp_path):
+    out, _, _, _ = trained
+    s = settings(corpus[0], training__init_model=str(out / "model-last"), model__lstm_dim=64)
+    with pytest.raises(InputError, match=r"training.init_model.*another shape.*lstm\.dim: init_model 128, config 64"):
+        pretrain(s, tmp_path / "a", show_progress=False)
+    with pytest.raises(OptionsError, match=r"'data.vocab'.*init_model brings its own vocab.txt"):
+        settings(corpus[0], training__init_model=str(out / "model-last"), data__vocab=str(out / "vocab.txt"))
+    from spacy_elmo.errors import WeightsError
+
+    with pytest.raises(WeightsError, match=r"not a pretrained biLM with a softmax.*missing: options.json"):
+        pretrain(settings(corpus[0], training__init_model=str(tmp_path)), tmp_path / "b", show_progress=False)

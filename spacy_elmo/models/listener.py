@@ -116,7 +116,8 @@ def _head(mix: Model, proj: Model, extra: Optional[Model], docs: List[Doc],
         width = mixed[0].shape[1] if mixed else 0
         ops = proj.ops
         mixed = [ops.xp.hstack((m, ops.asarray2f(f, dtype=m.dtype))) for m, f in zip(mixed, features)]
-    if mixed and any(node.has_dim("nI") is None for node in proj.walk()):
+    # weights not yet allocated (a dim test would misfire: residual layers keep nI unset)
+    if mixed and any(node.has_param(name) is None for node in proj.walk() for name in node.param_names):
         proj.initialize(X=mixed)
     outputs, backprop_proj = proj(mixed, is_train)
 
@@ -167,8 +168,12 @@ def scalar_mix_forward(model: Model, X: List[Floats3d], is_train: bool):
     return outputs, backprop
 
 
-def build_head(width: int, dropout: float) -> Model[List[Floats2d], List[Floats2d]]:
-    return with_array(chain(Dropout(dropout), Linear(nO=width)))
+def build_head(
+    width: int, dropout: float, encode: Optional[Model[List[Floats2d], List[Floats2d]]] = None
+) -> Model[List[Floats2d], List[Floats2d]]:
+    """Dropout and a linear projection to `width`, then the optional encoder."""
+    head = with_array(chain(Dropout(dropout), Linear(nO=width)))
+    return head if encode is None else chain(head, encode)
 
 
 def build_extra(
@@ -236,6 +241,27 @@ def build_elmo_listener_v1(
     return ElmoListener(upstream, build_scalar_mix(mix_l2), build_head(width, dropout), extra)
 
 
+@registry.architectures("spacy-elmo.ElmoListener.v2")
+def build_elmo_listener_v2(
+    width: int,
+    upstream: str = "*",
+    mix_l2: float = 0.001,
+    dropout: float = 0.0,
+    static_vectors: Optional[Model[List[Doc], Ragged]] = None,
+    tok2vec: Optional[Model[List[Doc], List[Floats2d]]] = None,
+    encode: Optional[Model[List[Floats2d], List[Floats2d]]] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """ElmoListener.v1 plus `encode`: a contextual encoder run on the
+    projection, e.g. `spacy.MaxoutWindowEncoder.v2` of the same width. With
+    `tok2vec` set to an embedding only (`spacy.MultiHashEmbed.v2`), ELMo joins
+    the word representation at the encoder's input, as the paper fed it to the
+    task's biLSTM, instead of reaching the task's output through linear maps
+    only. `encode = null` is v1.
+    """
+    extra = build_extra(static_vectors, tok2vec)
+    return ElmoListener(upstream, build_scalar_mix(mix_l2), build_head(width, dropout, encode), extra)
+
+
 @registry.architectures("spacy-elmo.ElmoTok2Vec.v1")
 def build_elmo_tok2vec_v1(
     encoder: Model[List[Doc], List[Floats3d]],
@@ -250,6 +276,21 @@ def build_elmo_tok2vec_v1(
     -> dropout -> projection. Arguments as in ElmoListener.v1."""
     extra = build_extra(static_vectors, tok2vec)
     return _tok2vec(encoder, build_scalar_mix(mix_l2), build_head(width, dropout), extra)
+
+
+@registry.architectures("spacy-elmo.ElmoTok2Vec.v2")
+def build_elmo_tok2vec_v2(
+    encoder: Model[List[Doc], List[Floats3d]],
+    width: int,
+    mix_l2: float = 0.001,
+    dropout: float = 0.0,
+    static_vectors: Optional[Model[List[Doc], Ragged]] = None,
+    tok2vec: Optional[Model[List[Doc], List[Floats2d]]] = None,
+    encode: Optional[Model[List[Floats2d], List[Floats2d]]] = None,
+) -> Model[List[Doc], List[Floats2d]]:
+    """ElmoTok2Vec.v1 plus `encode`, as in ElmoListener.v2."""
+    extra = build_extra(static_vectors, tok2vec)
+    return _tok2vec(encoder, build_scalar_mix(mix_l2), build_head(width, dropout, encode), extra)
 
 
 def _tok2vec(encoder: Model, mix: Model, proj: Model, extra: Optional[Model] = None) -> Model[List[Doc], List[Floats2d]]:
@@ -278,16 +319,17 @@ def replace_listener(encoder_copy: Model, listener: ElmoListener, upstream) -> M
 
 
 def replace_listener_cfg(encoder_cfg: dict, listener_cfg: dict) -> dict:
-    """The config of the replacement: ElmoTok2Vec.v1 with the encoder's and the
-    listener's settings."""
+    """The config of the replacement: ElmoTok2Vec of the listener's version
+    with the encoder's and the listener's settings."""
+    v2 = listener_cfg.get("@architectures") == "spacy-elmo.ElmoListener.v2"
     cfg = {
-        "@architectures": "spacy-elmo.ElmoTok2Vec.v1",
+        "@architectures": "spacy-elmo.ElmoTok2Vec.v2" if v2 else "spacy-elmo.ElmoTok2Vec.v1",
         "encoder": encoder_cfg,
         "width": listener_cfg["width"],
         "mix_l2": listener_cfg.get("mix_l2", 0.001),
         "dropout": listener_cfg.get("dropout", 0.0),
     }
-    for key in ("static_vectors", "tok2vec"):
+    for key in ("static_vectors", "tok2vec", "encode"):
         if listener_cfg.get(key) is not None:
             cfg[key] = listener_cfg[key]
     return cfg

@@ -9,7 +9,7 @@ published bilm-tf layout (options.json + weights.hdf5) plus `softmax/W`,
 """
 import hashlib
 from pathlib import Path
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, List, Tuple, Union
 
 import numpy
 import torch
@@ -34,6 +34,19 @@ def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
         torch.save(payload, tmp)
 
 
+def option_diffs(saved: Dict[str, Any], current: Dict[str, Any], what: str) -> List[str]:
+    """'model lstm.dim: checkpoint 128, config 64' for each option that differs."""
+    diffs = []
+    for section in ("lstm", "char_cnn"):
+        for key in sorted(set(saved[section]) | set(current[section])):
+            if saved[section].get(key) != current[section].get(key):
+                diffs.append(
+                    f"model {section}.{key}: {what} {saved[section].get(key)!r}, "
+                    f"config {current[section].get(key)!r}"
+                )
+    return diffs
+
+
 def load_checkpoint(path: Path, model: BiLanguageModel, vocab: Vocab) -> Dict[str, Any]:
     """Read a checkpoint and check it matches the model shape and vocabulary
     before anything is loaded."""
@@ -43,16 +56,7 @@ def load_checkpoint(path: Path, model: BiLanguageModel, vocab: Vocab) -> Dict[st
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # truncated / not a torch file
         raise InputError(Errors.E210.format(path=path, err=err)) from None
-    diffs = []
-    saved = payload["options"]
-    current = model.config.to_options()
-    for section in ("lstm", "char_cnn"):
-        for key in sorted(set(saved[section]) | set(current[section])):
-            if saved[section].get(key) != current[section].get(key):
-                diffs.append(
-                    f"model {section}.{key}: checkpoint {saved[section].get(key)!r}, "
-                    f"config {current[section].get(key)!r}"
-                )
+    diffs = option_diffs(payload["options"], model.config.to_options(), "checkpoint")
     if payload["vocab_size"] != len(vocab) or payload["vocab_sha256"] != vocab_digest(vocab):
         diffs.append(f"vocabulary: checkpoint {payload['vocab_size']} tokens, now {len(vocab)} tokens")
     if diffs:

@@ -45,6 +45,7 @@ class TrainSettings:
     eval_max_windows: int
     checkpoint_every: int
     mixed_precision: str
+    init_model: Optional[str] = None
 
 
 @dataclass
@@ -159,6 +160,16 @@ def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSett
             "training", "mixed_precision", (str,), lambda v: v in PRECISIONS, f"one of {PRECISIONS}"
         ),
     )
+    # optional: configs written before it existed start from a random init
+    if isinstance(config.get("training"), dict) and "init_model" in config["training"]:
+        training.init_model = get("training", "init_model", (str, type(None)), why="a model directory or null")
+    if training.init_model is not None and data.vocab is not None:
+        raise OptionsError(
+            Errors.E206.format(
+                path=path, key="data.vocab", value=data.vocab,
+                why="training.init_model brings its own vocab.txt; set one of the two",
+            )
+        )
     if not training.max_steps and not training.max_epochs:
         raise OptionsError(
             Errors.E206.format(

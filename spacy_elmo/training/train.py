@@ -18,9 +18,9 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ..errors import Errors, OptionsError
+from ..errors import Errors, InputError, OptionsError
 from ..io.atomic import atomic_write_text
-from .checkpoint import CHECKPOINT, export_model, load_checkpoint, save_checkpoint, vocab_digest
+from .checkpoint import CHECKPOINT, export_model, load_checkpoint, load_model, option_diffs, save_checkpoint, vocab_digest
 from .data import WindowStream, expand_paths, iter_lines
 from .evaluate import evaluate_lm
 from .lm import BiLanguageModel
@@ -123,11 +123,21 @@ def pretrain(
     dev_files = expand_paths(settings.data.dev, "paths.dev")
     if rank == 0:
         output_dir.mkdir(parents=True, exist_ok=True)
-    vocab = _load_vocab(settings, train_files, output_dir, resume)
+    start_from = None
+    if t.init_model is not None and not resume:  # on resume the checkpoint has everything
+        start_from, vocab = load_model(t.init_model)
+        diffs = option_diffs(start_from.config.to_options(), settings.model.to_options(), "init_model")
+        if diffs:
+            raise InputError(Errors.E215.format(path=t.init_model, diff="; ".join(diffs)))
+    else:
+        vocab = _load_vocab(settings, train_files, output_dir, resume)
 
     init_rng = torch.Generator().manual_seed(t.seed)
     model = BiLanguageModel(settings.model, len(vocab), dropout=t.dropout)
     model.init_like_bilm_tf(init_rng)
+    if start_from is not None:
+        model.load_state_dict(start_from.state_dict())
+        del start_from
     model.to(device)
     optimizer = _optimizer(model, settings)
     torch.manual_seed(t.seed + 1000 * rank)  # dropout
