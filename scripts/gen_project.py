@@ -67,6 +67,16 @@ def scale_cmds(s):
                             f"python -m spacy elmo evaluate-lm training/{p}bilm/model-best {lm_test} --output metrics/{p}bilm_test.json {GPU}"],
                  "deps": [f"configs/{v('bilm_config')}.cfg", lm_train, lm_dev, lm_test],
                  "outputs": [f"training/{p}bilm/model-best", f"training/{p}bilm/metrics.jsonl", f"metrics/{p}bilm_test.json"]})
+    # the paper's sec. 3.4: the biLM trained on a while longer on the tasks' training text
+    adapt = f"training/{p}bilm_adapted/model-best"
+    cmds.append({"name": f"adapt{suf}", "help": "Adapt the biLM to the downstream text: train it on from its model-best on the tokens of the UD and WNUT-17 training splits (dev: their dev splits); evaluate both biLMs on that dev text",
+                 "script": [f"python scripts/corpus_text.py corpus/{p}task-train.txt corpus/{p}ud-train.spacy {ner_train}",
+                            f"python scripts/corpus_text.py corpus/{p}task-dev.txt corpus/{p}ud-dev.spacy {ner_dev}",
+                            f"python -m spacy elmo pretrain configs/{v('bilm_config')}.cfg training/{p}bilm_adapted --paths.train corpus/{p}task-train.txt --paths.dev corpus/{p}task-dev.txt --paths.init_model training/{p}bilm/model-best --training.max_steps {v('adapt_steps')} --training.max_epochs 0 --training.eval_every {v('adapt_eval_every')} --training.eval_max_windows 0 --training.checkpoint_every {v('adapt_eval_every')} {GPU}",
+                            f"python -m spacy elmo evaluate-lm training/{p}bilm/model-best corpus/{p}task-dev.txt --output metrics/{p}bilm_task_dev.json {GPU}",
+                            f"python -m spacy elmo evaluate-lm {adapt} corpus/{p}task-dev.txt --output metrics/{p}bilm_adapted_task_dev.json {GPU}"],
+                 "deps": [f"configs/{v('bilm_config')}.cfg", f"training/{p}bilm/model-best", f"corpus/{p}ud-train.spacy", f"corpus/{p}ud-dev.spacy", ner_train, ner_dev, "scripts/corpus_text.py"],
+                 "outputs": [adapt, f"training/{p}bilm_adapted/metrics.jsonl", f"metrics/{p}bilm_task_dev.json", f"metrics/{p}bilm_adapted_task_dev.json"]})
     for task in ("tagger", "ner"):
         if task == "tagger":
             data = f"--paths.train corpus/{p}ud-train.spacy --paths.dev corpus/{p}ud-dev.spacy"
@@ -86,6 +96,7 @@ def scale_cmds(s):
             ("elmo_ft", f"configs/{task}_elmo.cfg", elmo + " --components.elmo.model.bilm.fine_tune true --components.elmo.model.bilm.learn_rate_scale ${vars.ft_learn_rate_scale}"),
             ("elmo_vectors", f"configs/{task}_elmo_vectors.cfg", elmo + " " + vec),
             ("elmo_tok2vec", f"configs/{task}_elmo_tok2vec.cfg", elmo),
+            ("elmo_encode_adapted", f"configs/{task}_elmo_encode.cfg", f"--paths.elmo {adapt}"),
         ]
         script, evals, outs_t, outs_e = [], [], [], []
         for name, cfg, extra in runs:
@@ -94,14 +105,14 @@ def scale_cmds(s):
             evals.append(f"python -m spacy evaluate training/{run}/model-best {test} --output metrics/{run}.json {GPU}")
             outs_t += [f"training/{run}/model-best", f"training/{run}/log.jsonl"]
             outs_e.append(f"metrics/{run}.json")
-        cmds.append({"name": f"train-{task}{suf}", "help": f"Train the {task} six ways with one budget: baseline, baseline + word2vec, ELMo frozen, ELMo fine-tuned, ELMo + word2vec, baseline + ELMo",
+        cmds.append({"name": f"train-{task}{suf}", "help": f"Train the {task} seven ways with one budget: baseline, baseline + word2vec, ELMo frozen, ELMo fine-tuned, ELMo + word2vec, baseline + ELMo, adapted ELMo at the encoder input",
                      "script": script,
                      "deps": [f"configs/{task}_baseline.cfg", f"configs/{task}_baseline_vectors.cfg", f"configs/{task}_elmo.cfg", f"configs/{task}_elmo_vectors.cfg", f"configs/{task}_elmo_tok2vec.cfg",
-                              f"training/{p}bilm/model-best", f"training/{p}vectors"] + tdeps,
+                              f"configs/{task}_elmo_encode.cfg", f"training/{p}bilm/model-best", adapt, f"training/{p}vectors"] + tdeps,
                      "outputs": outs_t})
-        cmds.append({"name": f"evaluate-{task}{suf}", "help": f"Evaluate the six {task} models on the test split",
+        cmds.append({"name": f"evaluate-{task}{suf}", "help": f"Evaluate the seven {task} models on the test split",
                      "script": evals, "deps": [o for o in outs_t if o.endswith("model-best")] + [test], "outputs": outs_e})
-    res_deps = [f"metrics/{p}{t}_{n}.json" for t in ("tagger", "ner") for n in ("baseline", "baseline_vectors", "elmo", "elmo_ft", "elmo_vectors", "elmo_tok2vec")]
+    res_deps = [f"metrics/{p}{t}_{n}.json" for t in ("tagger", "ner") for n in ("baseline", "baseline_vectors", "elmo", "elmo_ft", "elmo_vectors", "elmo_tok2vec", "elmo_encode_adapted")]
     cmds.append({"name": f"results{suf}", "help": "Markdown table (baseline vs ELMo, frozen vs fine-tuned) and PNG plots (pretraining curve, accuracy bars)",
                  "script": [f"python scripts/results.py metrics training metrics/{p}results.md --plots metrics/{p}plots" + (f" --prefix {p}" if ci else "")],
                  "deps": res_deps + [f"metrics/{p}bilm_test.json", "scripts/results.py"],
@@ -121,8 +132,8 @@ project = {
     "description": (
         "The whole ELMo method on real data from ../shared/data: word2vec (gensim) and an ELMo biLM pretrained "
         "on WikiText-2 (CC BY-SA 3.0), then a UPOS tagger on UD English-EWT (CC BY-SA 4.0) and NER on WNUT-17 "
-        "(CC BY 4.0), each trained six ways with one budget (CNN tok2vec baseline, + word2vec, ELMo frozen, "
-        "ELMo fine-tuned, ELMo + word2vec, baseline + ELMo) and evaluated on the test splits; a results table with plots, a demo "
+        "(CC BY 4.0), each trained seven ways with one budget (CNN tok2vec baseline, + word2vec, ELMo frozen, "
+        "ELMo fine-tuned, ELMo + word2vec, baseline + ELMo, and ELMo at the encoder input with the biLM adapted to the tasks' training text) and evaluated on the test splits; a results table with plots, a demo "
         "and a package. `all` is the full run (set gpu_id for a GPU); `small` runs the same steps on a few thousand "
         "sentences with the tiny biLM config; `ci` runs them at a tiny scale on 2 CPU cores (tests/test_project.py). Needs `pip install \"spacy-elmo[project]\"` (gensim, matplotlib)."),
     "vars": {
@@ -131,17 +142,17 @@ project = {
         "package_name": "elmo_tagger", "package_version": "0.1.0",
         "ud_limit": 0, "ud_eval_limit": 0,
         "w2v_size": 100, "w2v_min_count": 5, "w2v_epochs": 5,
-        "bilm_config": "bilm_small", "bilm_steps": 11000, "bilm_eval_every": 1000,
+        "bilm_config": "bilm_small", "bilm_steps": 11000, "bilm_eval_every": 1000, "adapt_steps": 2500, "adapt_eval_every": 250,
         "train_steps": 1000, "eval_frequency": 250, "ft_learn_rate_scale": 0.1,
         "small_ud_limit": 2000, "small_ud_eval_limit": 500, "small_lm_lines": 5000, "small_lm_eval_lines": 500,
         "small_wnut_lines": 10000, "small_wnut_eval_lines": 4000,
         "small_w2v_size": 50, "small_w2v_min_count": 3, "small_w2v_epochs": 2,
-        "small_bilm_config": "bilm_tiny", "small_bilm_steps": 300, "small_bilm_eval_every": 100,
+        "small_bilm_config": "bilm_tiny", "small_bilm_steps": 300, "small_bilm_eval_every": 100, "small_adapt_steps": 100, "small_adapt_eval_every": 50,
         "small_train_steps": 300, "small_eval_frequency": 100, "small_package_name": "elmo_tagger_small",
         "ci_ud_limit": 150, "ci_ud_eval_limit": 60, "ci_lm_lines": 400, "ci_lm_eval_lines": 100,
         "ci_wnut_lines": 2000, "ci_wnut_eval_lines": 600,
         "ci_w2v_size": 16, "ci_w2v_min_count": 2, "ci_w2v_epochs": 1,
-        "ci_bilm_config": "bilm_tiny", "ci_bilm_steps": 20, "ci_bilm_eval_every": 10,
+        "ci_bilm_config": "bilm_tiny", "ci_bilm_steps": 20, "ci_bilm_eval_every": 10, "ci_adapt_steps": 6, "ci_adapt_eval_every": 3,
         "ci_train_steps": 12, "ci_eval_frequency": 6, "ci_package_name": "elmo_tagger_ci",
     },
     "directories": ["corpus", "configs", "training", "metrics", "scripts", "packages"],

@@ -6,7 +6,9 @@ Reads, for each downstream run NAME (e.g. tagger_baseline, ner_elmo_ft):
 METRICS_DIR/{prefix}NAME.json (`spacy evaluate --output` on the test split)
 and TRAINING_DIR/{prefix}NAME/log.jsonl (spacy-elmo.JsonlLogger.v1: training
 words/s); for the biLM: TRAINING_DIR/{prefix}bilm/metrics.jsonl (pretraining
-curve) and METRICS_DIR/{prefix}bilm_test.json (evaluate-lm). Writes the table,
+curve), METRICS_DIR/{prefix}bilm_test.json (evaluate-lm) and, when the adapt
+step ran, {prefix}bilm_task_dev.json / {prefix}bilm_adapted_task_dev.json (both
+biLMs on the tasks' dev text). Writes the table,
 and with --plots the pretraining curve (dev perplexity vs tokens) and accuracy
 bars.
 """
@@ -24,6 +26,7 @@ VARIANTS = [
     ("elmo_ft", "ELMo, fine-tuned"),
     ("elmo_vectors", "ELMo + word2vec, frozen"),
     ("elmo_tok2vec", "baseline + ELMo, frozen"),
+    ("elmo_encode_adapted", "ELMo (adapted) at the encoder input, frozen"),
 ]
 
 
@@ -53,7 +56,9 @@ def collect(metrics: Path, training: Path, prefix: str = ""):
                 "train_wps": last.get("words_per_second"), "steps": last.get("step"),
             })
     bilm = {"curve": _read_jsonl(training / f"{prefix}bilm" / "metrics.jsonl"),
-            "test": _read_json(metrics / f"{prefix}bilm_test.json")}
+            "test": _read_json(metrics / f"{prefix}bilm_test.json"),
+            "task_dev": _read_json(metrics / f"{prefix}bilm_task_dev.json"),
+            "adapted_task_dev": _read_json(metrics / f"{prefix}bilm_adapted_task_dev.json")}
     return rows, bilm
 
 
@@ -78,6 +83,10 @@ def markdown(rows, bilm) -> str:
         out += (f"biLM pretraining: {last['step']:,} steps, {last['tokens']:,} tokens, last dev perplexity "
                 f"forward {last['dev_ppl_forward']:.1f} / backward {last['dev_ppl_backward']:.1f}, "
                 f"{last['tokens_per_second']:,.0f} tokens/s.\n")
+    before, after = bilm.get("task_dev"), bilm.get("adapted_task_dev")
+    if before and after:
+        out += (f"biLM perplexity on the tasks' dev text (forward / backward): {before['forward']:.1f} / "
+                f"{before['backward']:.1f} before adaptation, {after['forward']:.1f} / {after['backward']:.1f} after.\n")
     return out
 
 

@@ -1,5 +1,5 @@
 """The project.yml `ci` workflow runs end to end in a temporary copy: corpus ->
-word2vec -> vectors -> biLM -> tagger/NER six ways -> evaluation -> results
+word2vec -> vectors -> biLM -> tagger/NER seven ways -> evaluation -> results
 -> demo -> package; then the package installs into a fresh venv and loads."""
 import json
 import re
@@ -40,15 +40,16 @@ def test_ci_workflow_outputs_and_results(ci_project):
             output = output.replace("${vars.lang}", "en").replace("${vars.ci_package_name}", "elmo_tagger_ci")
             output = output.replace("${vars.package_version}", config["vars"]["package_version"])
             assert (project / output).exists(), output
-    # the results table: 6 variants x 2 tasks, every score a number in [0, 100]
+    # the results table: 7 variants x 2 tasks, every score a number in [0, 100]
     table = (project / "metrics" / "ci_results.md").read_text(encoding="utf8")
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| task") and "---" not in line]
-    assert len(rows) == 12
+    assert len(rows) == 14
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert 0.0 <= float(cells[2]) <= 100.0
         assert float(cells[4].replace(",", "")) > 0  # inference words/s
     assert re.search(r"forward \d+\.\d, backward \d+\.\d, mean \d+\.\d", table)
+    assert re.search(r"dev text \(forward / backward\): \d+\.\d / \d+\.\d before adaptation, \d+\.\d / \d+\.\d after", table)
     tagger = json.loads((project / "metrics" / "ci_tagger_baseline.json").read_text())
     assert 0.0 < tagger["tag_acc"] <= 1.0
     for png in ("pretrain_curve.png", "accuracy.png"):
