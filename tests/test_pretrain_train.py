@@ -230,9 +230,11 @@ def test_init_model_errors_name_the_problem(trained, corpus, tmp_path):
     s = settings(corpus[0], training__init_model=str(out / "model-last"), model__lstm_dim=64)
     with pytest.raises(InputError, match=r"training.init_model.*another shape.*lstm\.dim: init_model 128, config 64"):
         pretrain(s, tmp_path / "a", show_progress=False)
+    assert not (tmp_path / "a").exists()  # nothing written
     with pytest.raises(OptionsError, match=r"'data.vocab'.*init_model brings its own vocab.txt"):
         settings(corpus[0], training__init_model=str(out / "model-last"), data__vocab=str(out / "vocab.txt"))
     from spacy_elmo.errors import WeightsError
 
     with pytest.raises(WeightsError, match=r"not a pretrained biLM with a softmax.*missing: options.json"):
         pretrain(settings(corpus[0], training__init_model=str(tmp_path)), tmp_path / "b", show_progress=False)
+    assert not (tmp_path / "b").exists()

@@ -121,15 +121,15 @@ def pretrain(
     if not train_files:
         raise OptionsError(Errors.E205.format(path="config", key="paths.train"))
     dev_files = expand_paths(settings.data.dev, "paths.dev")
-    if rank == 0:
-        output_dir.mkdir(parents=True, exist_ok=True)
     start_from = None
     if t.init_model is not None and not resume:  # on resume the checkpoint has everything
         start_from, vocab = load_model(t.init_model)
         diffs = option_diffs(start_from.config.to_options(), settings.model.to_options(), "init_model")
         if diffs:
             raise InputError(Errors.E215.format(path=t.init_model, diff="; ".join(diffs)))
-    else:
+    if rank == 0:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    if start_from is None:
         vocab = _load_vocab(settings, train_files, output_dir, resume)
 
     init_rng = torch.Generator().manual_seed(t.seed)
