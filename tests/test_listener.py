@@ -158,6 +158,26 @@ def test_listener_round_trip_and_replace_listeners(tmp_path):
     assert [[t.tag_ for t in d] for d in spacy.load(tmp_path / "q").pipe(texts)] == expected
 
 
+def round_trip_and_replace(nlp, tmp_path):
+    """Trained tagger pipeline: to_disk/spacy.load gives the same tags;
+    replace_listeners keeps the tagger's outputs, and the pipeline without the
+    elmo component saves and loads with the same tags. Returns the new tok2vec config."""
+    texts = [t for t, _ in DATA]
+    expected = [[t.tag_ for t in doc] for doc in nlp.pipe(texts)]
+    nlp.to_disk(tmp_path / "p")
+    assert [[t.tag_ for t in d] for d in spacy.load(tmp_path / "p").pipe(texts)] == expected
+    tagger = nlp.get_pipe("tagger")
+    before = tagger.model.predict([nlp.get_pipe("elmo")(nlp.make_doc(t)) for t in texts])
+    nlp.replace_listeners("elmo", "tagger", ["model.tok2vec"])
+    after = tagger.model.predict([nlp.make_doc(t) for t in texts])
+    for a, b in zip(before, after):
+        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    nlp.remove_pipe("elmo")
+    nlp.to_disk(tmp_path / "q")
+    assert [[t.tag_ for t in d] for d in spacy.load(tmp_path / "q").pipe(texts)] == expected
+    return nlp.config["components"]["tagger"]["model"]["tok2vec"]
+
+
 def test_listener_without_elmo_annotation_gives_zeros():
     """As spaCy's Tok2VecListener: a Doc the elmo component did not process
     (e.g. the component is disabled) gets zero features of the right width."""
@@ -229,19 +249,8 @@ def test_listener_with_static_vectors_and_tok2vec(tmp_path):
     # the projection sees ELMo (2 * 16) + static vectors (8) + tok2vec (8)
     proj_in = [n.get_dim("nI") for n in listener.layers[1].walk() if n.has_dim("nI")]
     assert proj_in == [ELMO_DIM + 8 + 8]
-    texts = [t for t, _ in DATA]
-    expected = [[t.tag_ for t in doc] for doc in nlp.pipe(texts)]
-    nlp.to_disk(tmp_path / "p")
-    loaded = spacy.load(tmp_path / "p")
-    assert [[t.tag_ for t in d] for d in loaded.pipe(texts)] == expected
-    tagger = nlp.get_pipe("tagger")
-    before = tagger.model.predict([nlp.get_pipe("elmo")(nlp.make_doc(t)) for t in texts])
-    nlp.replace_listeners("elmo", "tagger", ["model.tok2vec"])
-    cfg = nlp.config["components"]["tagger"]["model"]["tok2vec"]
+    cfg = round_trip_and_replace(nlp, tmp_path)
     assert cfg["static_vectors"]["@layers"] == "spacy.StaticVectors.v2"
-    after = tagger.model.predict([nlp.make_doc(t) for t in texts])
-    for a, b in zip(before, after):
-        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_fine_tune_learn_rate_scale():
@@ -316,23 +325,9 @@ def test_listener_v2_feeds_elmo_into_an_encoder(tmp_path):
     assert proj_in == [ELMO_DIM + 8]
     losses = train(nlp, examples, optimizer, steps=5)
     assert losses[-1] < losses[0]
-    texts = [t for t, _ in DATA]
-    expected = [[t.tag_ for t in doc] for doc in nlp.pipe(texts)]
-    nlp.to_disk(tmp_path / "p")
-    loaded = spacy.load(tmp_path / "p")
-    assert [[t.tag_ for t in d] for d in loaded.pipe(texts)] == expected
-    tagger = nlp.get_pipe("tagger")
-    before = tagger.model.predict([nlp.get_pipe("elmo")(nlp.make_doc(t)) for t in texts])
-    nlp.replace_listeners("elmo", "tagger", ["model.tok2vec"])
-    cfg = nlp.config["components"]["tagger"]["model"]["tok2vec"]
+    cfg = round_trip_and_replace(nlp, tmp_path)
     assert cfg["@architectures"] == "spacy-elmo.ElmoTok2Vec.v2"
     assert cfg["encode"]["@architectures"] == "spacy.MaxoutWindowEncoder.v2"
-    after = tagger.model.predict([nlp.make_doc(t) for t in texts])
-    for a, b in zip(before, after):
-        numpy.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    nlp.remove_pipe("elmo")
-    nlp.to_disk(tmp_path / "q")
-    assert [[t.tag_ for t in d] for d in spacy.load(tmp_path / "q").pipe(texts)] == expected
 
 
 def test_v2_without_encode_is_v1():

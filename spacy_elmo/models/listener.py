@@ -237,8 +237,7 @@ def build_elmo_listener_v1(
         vectors in nlp.vocab: [initialize] vectors).
     tok2vec (Optional[Model]): e.g. a small `spacy.Tok2Vec.v2`.
     """
-    extra = build_extra(static_vectors, tok2vec)
-    return ElmoListener(upstream, build_scalar_mix(mix_l2), build_head(width, dropout), extra)
+    return build_elmo_listener_v2(width, upstream, mix_l2, dropout, static_vectors, tok2vec, encode=None)
 
 
 @registry.architectures("spacy-elmo.ElmoListener.v2")
@@ -274,8 +273,7 @@ def build_elmo_tok2vec_v1(
     """Self-contained ELMo features (no shared component): encoder (a
     `spacy-elmo.ElmoEncoder.v1`) -> scalar mix [+ static vectors / tok2vec]
     -> dropout -> projection. Arguments as in ElmoListener.v1."""
-    extra = build_extra(static_vectors, tok2vec)
-    return _tok2vec(encoder, build_scalar_mix(mix_l2), build_head(width, dropout), extra)
+    return build_elmo_tok2vec_v2(encoder, width, mix_l2, dropout, static_vectors, tok2vec, encode=None)
 
 
 @registry.architectures("spacy-elmo.ElmoTok2Vec.v2")
