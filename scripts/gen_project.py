@@ -77,6 +77,7 @@ def scale_cmds(s):
                             f"python -m spacy elmo evaluate-lm {adapt} corpus/{p}task-dev.txt --output metrics/{p}bilm_adapted_task_dev.json {GPU}"],
                  "deps": [f"configs/{v('bilm_config')}.cfg", f"training/{p}bilm/model-best", f"corpus/{p}ud-train.spacy", f"corpus/{p}ud-dev.spacy", ner_train, ner_dev, "scripts/corpus_text.py"],
                  "outputs": [adapt, f"training/{p}bilm_adapted/metrics.jsonl", f"metrics/{p}bilm_task_dev.json", f"metrics/{p}bilm_adapted_task_dev.json"]})
+    test_metrics = []  # every downstream run's test scores, for the results step
     for task in ("tagger", "ner"):
         if task == "tagger":
             data = f"--paths.train corpus/{p}ud-train.spacy --paths.dev corpus/{p}ud-dev.spacy"
@@ -112,10 +113,10 @@ def scale_cmds(s):
                      "outputs": outs_t})
         cmds.append({"name": f"evaluate-{task}{suf}", "help": f"Evaluate the seven {task} models on the test split",
                      "script": evals, "deps": [o for o in outs_t if o.endswith("model-best")] + [test], "outputs": outs_e})
-    res_deps = [f"metrics/{p}{t}_{n}.json" for t in ("tagger", "ner") for n in ("baseline", "baseline_vectors", "elmo", "elmo_ft", "elmo_vectors", "elmo_tok2vec", "elmo_encode_adapted")]
+        test_metrics += outs_e
     cmds.append({"name": f"results{suf}", "help": "Markdown table (baseline vs ELMo, frozen vs fine-tuned) and PNG plots (pretraining curve, accuracy bars)",
                  "script": [f"python scripts/results.py metrics training metrics/{p}results.md --plots metrics/{p}plots" + (f" --prefix {p}" if ci else "")],
-                 "deps": res_deps + [f"metrics/{p}bilm_test.json", "scripts/results.py"],
+                 "deps": test_metrics + [f"metrics/{p}bilm_test.json", "scripts/results.py"],
                  "outputs": [f"metrics/{p}results.md", f"metrics/{p}plots/pretrain_curve.png", f"metrics/{p}plots/accuracy.png"]})
     cmds.append({"name": f"demo{suf}", "help": "Nearest contexts of ambiguous words ('bank', 'play') by ELMo vs by word2vec vectors",
                  "script": [f"python -m spacy elmo demo --weights training/{p}bilm/model-best --vectors training/{p}vectors"],

@@ -161,7 +161,7 @@ def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSett
         ),
     )
     # optional: configs written before it existed start from a random init
-    if isinstance(config.get("training"), dict) and "init_model" in config["training"]:
+    if "init_model" in config["training"]:  # [training] is a dict: its keys were read above
         training.init_model = get("training", "init_model", (str, type(None)), why="a model directory or null")
     if training.init_model is not None and data.vocab is not None:
         raise OptionsError(
