@@ -83,8 +83,11 @@ _POINT = _U(0x1E1E1E1E1E1E1E1E)  # b"." ^ b"0" in every byte
 _LOW7 = _U(0x7F7F7F7F7F7F7F7F)
 _HIGH = _U(0x8080808080808080)
 _NINE = _U(0x7676767676767676)  # + byte > 0x7F iff byte > 9
-_P10 = 10.0 ** numpy.arange(23)  # exact in float64
-_P10[21] = numpy.inf  # divisor for "no point": floor(a / inf) = 0
+# By the point's column c in the 16-byte window (16: no point), F = 15 - c
+# digits follow it: 10**F, and the divisor 10**(F+1) that splits off the
+# digits before it (inf without a point: floor(a / inf) = 0). Exact in float64.
+_SCALE = numpy.array([10.0 ** (15 - c) for c in range(16)] + [1.0])
+_DIVISOR = numpy.array([10.0 ** (16 - c) for c in range(16)] + [numpy.inf])
 _TWO53 = float(2**53)
 
 
@@ -150,16 +153,15 @@ def _digits_to_int(x: numpy.ndarray) -> None:
     x >>= _U(32)
 
 
-def _flag_byte(flags: numpy.ndarray, t: numpy.ndarray, out: numpy.ndarray) -> None:
-    """Index (0-7) of the byte holding a single 0x80 flag, 8 where there is none
-    (with several flags: some index 0-8; such tokens are re-parsed anyway)."""
+def _bit_count(x: numpy.ndarray, out: numpy.ndarray) -> None:
+    """The number of set bits of each uint64 into `out` (uint8)."""
     if hasattr(numpy, "bitwise_count"):  # numpy >= 2.0
-        numpy.subtract(flags, _U(1), out=t)  # 2**(8c+7) - 1: 8c + 7 bits set; 0 - 1: 64
-        numpy.copyto(out, numpy.bitwise_count(t))
-    else:
-        _, exp = numpy.frexp(flags.astype(numpy.float64))  # 2**(8c+7) -> 8c+8; 0 -> 0
-        numpy.copyto(out, numpy.where(flags == 0, 64, exp - 1), casting="unsafe")
-    out >>= 3
+        numpy.bitwise_count(x, out=out)
+        return
+    y = x - ((x >> _U(1)) & _U(0x5555555555555555))  # numpy < 2: SWAR popcount
+    y = (y & _U(0x3333333333333333)) + ((y >> _U(2)) & _U(0x3333333333333333))
+    y = (y + (y >> _U(4))) & _U(0x0F0F0F0F0F0F0F0F)
+    numpy.copyto(out, (y * _U(0x0101010101010101)) >> _U(56), casting="unsafe")
 
 
 def parse_text_block_fast(block: bytes, dims: int) -> Optional[BlockResult]:
@@ -270,33 +272,32 @@ def parse_text_block_fast(block: bytes, dims: int) -> Optional[BlockResult]:
     low |= t
     mask = numpy.take(_MASK_FIRST, chars, out=scratch("mask", numpy.uint64, m), mode="clip")
     point_h, point_l = scratch("point_h", numpy.uint64, m), scratch("point_l", numpy.uint64, m)
-    bad = scratch("bad", numpy.uint64, m)
+    bad, bad_l = scratch("bad", numpy.uint64, m), scratch("bad_l", numpy.uint64, m)
     _byte_digits(high, mask, point_h, bad, t)
-    slow |= numpy.not_equal(bad, 0, out=flag)
     numpy.take(_MASK_SECOND, chars, out=mask, mode="clip")
-    _byte_digits(low, mask, point_l, bad, t)
+    _byte_digits(low, mask, point_l, bad_l, t)
+    bad |= bad_l
     slow |= numpy.not_equal(bad, 0, out=flag)
-    # One point at most, and its column (0-15 in the window, 16 without one).
-    for point in (point_h, point_l):
-        numpy.subtract(point, _U(1), out=t)
-        t &= point
-        slow |= numpy.not_equal(t, 0, out=flag)  # two points in a word
-    slow |= (point_h != 0) & (point_l != 0)
-    byte_h, byte_l = scratch("byte_h", numpy.uint8, m), scratch("byte_l", numpy.uint8, m)
-    _flag_byte(point_h, t, byte_h)
-    _flag_byte(point_l, t, byte_l)
+    # The point's column in the 16-byte window (16 without one): a single
+    # 0x80 flag at bit 8c + 7 of a word; (flags - 1) has 8c + 7 bits set
+    # (64 for no flag), so its bit count // 8 is c (8: none in this word).
+    points, col_l = scratch("points", numpy.uint8, m), scratch("col_l", numpy.uint8, m)
     column = scratch("column", numpy.int64, m)
-    column[:] = 16
-    numpy.copyto(column, byte_h, where=numpy.less(byte_h, 8, out=flag))
-    numpy.less(byte_l, 8, out=flag)
-    byte_l += 8
-    numpy.copyto(column, byte_l, where=flag)
-    no_point = numpy.equal(column, 16, out=scratch("no_point", bool, m))
-    numpy.less(chars, 1, out=flag)
-    flag |= (chars == 1) & ~no_point  # "", "-", ".", "-."
-    slow |= flag
-    frac = numpy.subtract(15, column, out=column)  # digits after the point
-    numpy.copyto(frac, 0, where=no_point)
+    _bit_count(point_h, points)
+    _bit_count(point_l, col_l)
+    points += col_l  # more than one point: slow
+    numpy.subtract(point_h, _U(1), out=t)
+    _bit_count(t, col_l)
+    col_l >>= 3
+    numpy.copyto(column, col_l)  # c of the high word, 8: none there
+    numpy.subtract(point_l, _U(1), out=t)
+    _bit_count(t, col_l)
+    col_l >>= 3
+    numpy.right_shift(column, 3, out=at)  # 1 when there was none in the high word
+    at *= col_l
+    column += at  # 0-7, 8 + (0-7), or 16 for no point
+    slow |= numpy.greater(points, 1, out=flag)
+    slow |= numpy.less_equal(chars, points, out=flag)  # "", "-", ".", "-."
     _digits_to_int(high)
     _digits_to_int(low)
     a = scratch("a", numpy.float64, m)
@@ -304,10 +305,9 @@ def parse_text_block_fast(block: bytes, dims: int) -> Optional[BlockResult]:
     a *= 1e8
     a += low
     slow |= numpy.greater_equal(a, _TWO53, out=flag)
-    scale = numpy.take(_P10, frac, out=scratch("scale", numpy.float64, m), mode="clip")
-    frac += 1
-    numpy.copyto(frac, 21, where=no_point)
-    q = numpy.take(_P10, frac, out=scratch("q", numpy.float64, m), mode="clip")
+    # a = L * 10**(F+1) + R with F digits after the point -> M = L * 10**F + R
+    scale = numpy.take(_SCALE, column, out=scratch("scale", numpy.float64, m), mode="clip")
+    q = numpy.take(_DIVISOR, column, out=scratch("q", numpy.float64, m), mode="clip")
     numpy.divide(a, q, out=q)
     numpy.floor(q, out=q)
     q *= scale
