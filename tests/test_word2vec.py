@@ -1,6 +1,8 @@
 """word2vec readers and the Vectors builder, against gensim on real files."""
 import bz2
 import gzip
+import multiprocessing
+import os
 import shutil
 import warnings
 
@@ -8,11 +10,14 @@ import numpy
 import pytest
 
 from spacy_elmo.errors import InputError
+from spacy_elmo.io import _pool
 from spacy_elmo.io._numbers import parse_text_block, parse_text_block_fast
 from spacy_elmo.io.word2vec import detect_format, read_word2vec
 
 gensim = pytest.importorskip("gensim")
 from gensim.models import KeyedVectors  # noqa: E402
+
+needs_fork = pytest.mark.skipif(not _pool.FORK, reason="the process backend needs fork (Linux)")
 
 FIXTURES = [
     ("word2vec_pre_kv_c", False),
@@ -276,12 +281,15 @@ def test_bad_binary_and_unicode(shared_data, tmp_path):
         read_word2vec(tmp_path / "missing.txt")
 
 
-def test_threads_equal_serial_over_many_blocks(wiki_kv, tmp_path, monkeypatch):
-    """With small blocks the file is many blocks, parsed by threads out of
-    order; rows, values and error line numbers are those of one thread."""
+@pytest.mark.parametrize("processes", [False, pytest.param(True, marks=needs_fork)])
+def test_parallel_equals_serial_over_many_blocks(wiki_kv, tmp_path, monkeypatch, processes):
+    """With small blocks the file is many blocks, parsed by threads or forked
+    processes out of order; rows, values and error line numbers are those of
+    one thread, and no worker process is left behind."""
     import spacy_elmo.io.word2vec as w2v
 
     monkeypatch.setattr(w2v, "TEXT_BLOCK_SIZE", 4096)
+    monkeypatch.setattr(_pool, "FORK", processes)
     path = tmp_path / "t.txt"
     wiki_kv.save_word2vec_format(str(path))
     a = read_word2vec(path, n_workers=0)
@@ -303,6 +311,60 @@ def test_threads_equal_serial_over_many_blocks(wiki_kv, tmp_path, monkeypatch):
     for n_workers in (0, 3):
         with pytest.raises(InputError, match=f"line {bad_line}\\b"):
             read_word2vec(path, n_workers=n_workers)
+    assert multiprocessing.active_children() == []
+
+
+def many_block_file(wiki_kv, tmp_path, monkeypatch):
+    import spacy_elmo.io.word2vec as w2v
+
+    monkeypatch.setattr(w2v, "TEXT_BLOCK_SIZE", 4096)
+    monkeypatch.setattr(_pool, "FORK", True)
+    path = tmp_path / "t.txt"
+    wiki_kv.save_word2vec_format(str(path))
+    return path
+
+
+@needs_fork
+def test_processes_long_lines_truncate_and_cleanup(wiki_kv, tmp_path, monkeypatch):
+    """A line longer than the shared buffers is parsed in the main process,
+    in turn; --truncate stops the workers early; none is left behind."""
+    path = many_block_file(wiki_kv, tmp_path, monkeypatch)
+    lines = path.read_text(encoding="utf8").splitlines()
+    long_key = "x" * 20000  # > 2 * TEXT_BLOCK_SIZE: a block of its own, too big for a slot
+    lines.insert(200, long_key + lines[5][lines[5].index(" "):])
+    lines[0] = f"{len(lines) - 1} {wiki_kv.vector_size}"
+    path.write_text("\n".join(lines) + "\n", encoding="utf8")
+    table = read_word2vec(path, n_workers=2)
+    expected = read_word2vec(path, n_workers=0)
+    assert table.keys == expected.keys and table.keys[199] == long_key
+    assert table.data.tobytes() == expected.data.tobytes()
+    assert (table.data[199] == wiki_kv.vectors[4]).all()
+    short = read_word2vec(path, n_workers=2, truncate=300)
+    assert short.keys == expected.keys[:300] and short.data.tobytes() == expected.data[:300].tobytes()
+    assert multiprocessing.active_children() == []
+
+
+@needs_fork
+@pytest.mark.parametrize("how", ["raise", "die"])
+def test_processes_worker_failure_is_reported(wiki_kv, tmp_path, monkeypatch, how):
+    """A bug in a worker comes back with its traceback, a worker that dies is
+    named; the other workers are stopped."""
+    path = many_block_file(wiki_kv, tmp_path, monkeypatch)
+    victim = wiki_kv.index_to_key[500].encode()
+    parse = _pool._parse
+
+    def broken(block, dims):
+        if b"\n" + victim + b" " in block:
+            if how == "die":
+                os._exit(3)
+            raise ZeroDivisionError("planted")
+        return parse(block, dims)
+
+    monkeypatch.setattr(_pool, "_parse", broken)  # the forked workers inherit it
+    match = "ZeroDivisionError: planted" if how == "raise" else "ended unexpectedly \\(exit code 3\\)"
+    with pytest.raises(RuntimeError, match=match):
+        read_word2vec(path, n_workers=2)
+    assert multiprocessing.active_children() == []
 
 
 def test_truncate_stops_before_a_bad_row(tmp_path):

@@ -1,21 +1,37 @@
-"""Parse text blocks in threads, results in input order.
+"""Parse text blocks in parallel, results in input order.
 
-`parse_text_block_fast` is numpy operations on whole arrays, which release
-the GIL, so threads parse blocks side by side without copying them to other
-processes (measured on 2 cores: ~2x one thread). At most 2 blocks per thread
-are in flight, so memory stays bounded.
+Two backends behind `parse_blocks`:
+- processes (Linux, fork): each worker is forked once and parses the blocks
+  sent to it. Blocks go to the workers through shared memory (an anonymous
+  mmap made before the fork), the float32 rows come back the same way, and
+  only the keys travel through a pipe. Measured on 2 cores (200,000 x 300
+  text): parsing runs ~2x one core, against ~1.4x for threads, whose ~100
+  numpy calls per block hand the GIL back and forth.
+- threads (elsewhere): `parse_text_block_fast` is numpy work that releases
+  the GIL, so threads also parse side by side, without copying anything.
+
+At most 2 blocks per worker are in flight, so memory stays bounded.
 """
 import ctypes
 import ctypes.util
+import mmap
+import multiprocessing
+import os
 import sys
+import traceback
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Deque, Iterable, Iterator, Tuple
+from typing import Deque, Iterable, Iterator, List, Optional, Tuple
+
+import numpy
 
 from ._numbers import BlockResult, parse_text_block, release_scratch
 
+Parsed = Tuple[BlockResult, int]
+FORK = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
-def _parse(block: bytes, dims: int) -> Tuple[BlockResult, int]:
+
+def _parse(block: bytes, dims: int) -> Parsed:
     """The block's result and its number of lines."""
     result = parse_text_block(block, dims)
     keys, _, line_of_row, problem = result
@@ -24,20 +40,39 @@ def _parse(block: bytes, dims: int) -> Tuple[BlockResult, int]:
     return result, block.count(b"\n") + 1
 
 
-def parse_blocks(blocks: Iterable[bytes], dims: int, n_threads: int) -> Iterator[Tuple[BlockResult, int]]:
+def parse_blocks(
+    blocks: Iterable[bytes], dims: int, n_workers: int, *, max_block: int = 1 << 20,
+    processes: Optional[bool] = None,
+) -> Iterator[Parsed]:
     """Parse blocks of whole lines; yield (result, number of lines) in input order.
 
     blocks (Iterable[bytes]): blocks of whole lines (no trailing newline).
     dims (int): values per row.
-    n_threads (int): parsing threads; 0 parses in the calling thread.
+    n_workers (int): parallel parsers; 0 parses in the calling thread.
+    max_block (int): the usual largest block (processes get shared buffers of
+        this size; a larger block is parsed in the calling thread).
+    processes (Optional[bool]): forked processes (True) or threads (False);
+        None: processes where fork is available (Linux).
+    YIELDS: the rows of a result are only valid until the next item is
+        requested (with processes they sit in a buffer that is then reused):
+        copy them before that.
     """
-    if n_threads <= 0:
+    if n_workers <= 0:
         try:
             for block in blocks:
                 yield _parse(block, dims)
         finally:
             release_scratch()
         return
+    if processes is None:
+        processes = FORK
+    if processes:
+        yield from _parse_in_processes(blocks, dims, n_workers, max_block)
+    else:
+        yield from _parse_in_threads(blocks, dims, n_workers)
+
+
+def _parse_in_threads(blocks: Iterable[bytes], dims: int, n_threads: int) -> Iterator[Parsed]:
     pending: Deque[Future] = deque()
     with ThreadPoolExecutor(n_threads, thread_name_prefix="spacy-elmo-vectors") as pool:
         try:
@@ -51,6 +86,120 @@ def parse_blocks(blocks: Iterable[bytes], dims: int, n_threads: int) -> Iterator
             for future in pending:
                 future.cancel()
     _release_freed_memory()
+
+
+def _max_rows(block_bytes: int, dims: int) -> int:
+    """The most rows `block_bytes` of text can hold: a row is at least a
+    1-byte key and `dims` 1-byte values, each after a separator, and rows are
+    separated by a newline."""
+    return (block_bytes + 1) // (2 * dims + 2) + 1
+
+
+def _serve(conn, inputs: mmap.mmap, outputs: mmap.mmap, max_block: int, dims: int) -> None:
+    """A worker process: parse (slot, size) tasks until None. The block is
+    read from input slot `slot`, its rows are written to output slot `slot`,
+    and (keys, n_rows, line_of_row, problem, n_lines) is sent back."""
+    rows_cap = _max_rows(max_block, dims)
+    out = numpy.frombuffer(outputs, dtype=numpy.float32).reshape(-1, rows_cap, dims)
+    try:
+        while True:
+            task = conn.recv()
+            if task is None:
+                return
+            slot, size = task
+            try:
+                (keys, values, line_of_row, problem), n_lines = _parse(
+                    inputs[slot * max_block : slot * max_block + size], dims
+                )
+                out[slot, : len(values)] = values
+                conn.send(("ok", keys, len(values), line_of_row, problem, n_lines))
+            except Exception:  # a bug: reported by the parent with this traceback
+                conn.send(("error", traceback.format_exc()))
+    except (KeyboardInterrupt, EOFError, OSError):  # Ctrl-C, or the parent went away
+        return
+
+
+def _parse_in_processes(blocks: Iterable[bytes], dims: int, n_procs: int, max_block: int) -> Iterator[Parsed]:
+    ctx = multiprocessing.get_context("fork")
+    n_slots = 2 * n_procs
+    rows_cap = _max_rows(max_block, dims)
+    inputs = mmap.mmap(-1, n_slots * max_block)
+    outputs = mmap.mmap(-1, n_slots * rows_cap * dims * 4)
+    out = numpy.frombuffer(outputs, dtype=numpy.float32).reshape(n_slots, rows_cap, dims)
+    conns, procs = [], []
+    pending: Deque[Tuple[int, int, Optional[Parsed]]] = deque()  # (slot, worker, inline result)
+    try:
+        for _ in range(n_procs):
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(
+                target=_serve, args=(theirs, inputs, outputs, max_block, dims),
+                name="spacy-elmo-vectors", daemon=True,
+            )
+            proc.start()
+            theirs.close()
+            conns.append(ours)
+            procs.append(proc)
+
+        def died(worker: int) -> RuntimeError:
+            procs[worker].join(timeout=5)
+            return RuntimeError(
+                f"A vectors parsing process ended unexpectedly (exit code {procs[worker].exitcode}). "
+                "Out of memory? Run again with --workers 0 to parse in the main process."
+            )
+
+        def collect() -> Parsed:
+            slot, worker, inline = pending.popleft()
+            if inline is not None:
+                return inline
+            try:
+                msg = conns[worker].recv()
+            except (EOFError, OSError):
+                raise died(worker) from None
+            if msg[0] == "error":
+                raise RuntimeError(f"A vectors parsing process failed:\n{msg[1]}")
+            _, keys, n_rows, line_of_row, problem, n_lines = msg
+            return (keys, out[slot, :n_rows], line_of_row, problem), n_lines
+
+        submitted = 0
+        for block in blocks:
+            if len(pending) >= n_slots:
+                yield collect()
+            if len(block) > max_block:  # a huge line: parse it here, in turn
+                pending.append((-1, -1, _parse(block, dims)))
+                continue
+            # The slot of submission `submitted - n_slots`, already collected.
+            slot, worker = submitted % n_slots, submitted % n_procs
+            inputs[slot * max_block : slot * max_block + len(block)] = block
+            try:
+                conns[worker].send((slot, len(block)))
+            except OSError:
+                raise died(worker) from None
+            pending.append((slot, worker, None))
+            submitted += 1
+        while pending:
+            yield collect()
+    finally:
+        _stop(conns, procs, early=bool(pending))
+        release_scratch()
+
+
+def _stop(conns: List, procs: List, early: bool) -> None:
+    """End the workers: ask them to stop, or (stopping early, when they may be
+    busy or blocked sending a result nobody reads) terminate them."""
+    for conn, proc in zip(conns, procs):
+        if early:
+            proc.terminate()
+        else:
+            try:
+                conn.send(None)
+            except OSError:
+                proc.terminate()
+    for conn, proc in zip(conns, procs):
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        conn.close()
 
 
 def _release_freed_memory() -> None:

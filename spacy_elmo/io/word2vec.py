@@ -12,8 +12,8 @@ Rows and values are those gensim's `KeyedVectors.load_word2vec_format` reads
 (see `_numbers.py` for the float parsing). Unlike gensim, a header that
 disagrees with the rows is an error, not a silent cut. Memory: the float32
 array is preallocated from the header (or grown in place with `realloc`
-without one) and filled block by block; text blocks are parsed in threads
-when the file is large.
+without one) and filled block by block; text blocks are parsed in parallel
+(forked processes on Linux, threads elsewhere) when the file is large.
 """
 import bz2
 import gzip
@@ -211,8 +211,9 @@ def read_word2vec(
     unicode_errors (str): "strict", "replace" or "ignore", for invalid UTF-8 in keys.
     lowercase (bool): lowercase the keys (the first row of each lowercased key wins).
     allow_pickle (bool): allow loading gensim pickles (they can run code).
-    n_workers (Optional[int]): threads that parse text; None: one per CPU (up
-        to 4) for files over 8 MiB, 0: parse in the calling thread.
+    n_workers (Optional[int]): parallel text parsers (forked processes on
+        Linux, threads elsewhere); None: one per CPU (up to 4) for files over
+        8 MiB, 0: parse in the calling thread.
     progress (bool): show a progress bar (bytes read; of the decompressed
         stream for compressed files).
     RETURNS (Word2VecTable): keys and data.
@@ -292,7 +293,7 @@ def _read_text(
     path, dims = table.path, table.data.shape[1]
     blocks = _iter_blocks(stream, path, pending, offset if has_header else 0, bar)
     line0 = 2 if has_header else 1  # 1-based number of the block's first line
-    results = parse_blocks(blocks, dims, n_workers)
+    results = parse_blocks(blocks, dims, n_workers, max_block=2 * TEXT_BLOCK_SIZE)
     try:
         for (keys_b, values, line_of_row, problem), n_lines in results:
             truncating = bool(limit) and (not rows or limit < rows)
