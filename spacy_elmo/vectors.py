@@ -21,6 +21,7 @@ from typing import Callable, List, Optional, Tuple, Union
 import numpy
 from spacy.language import Language
 from spacy.util import registry
+from spacy.strings import StringStore
 from spacy.vectors import Vectors
 
 from .errors import Errors, InputError
@@ -111,9 +112,9 @@ def word2vec_to_vectors(
     allow_pickle (bool): allow gensim pickles (they can run code when loaded).
     deduplicate (bool): store identical rows once, as `spacy init vectors` does.
     name (Optional[str]): the vectors name.
-    n_workers (Optional[int]): text parsing threads (None: automatic).
+    n_workers (Optional[int]): parallel text parsers (None: automatic; 0: none).
     progress (bool): show a progress bar while reading.
-    RETURNS (Vectors): the table.
+    RETURNS (Vectors): the table, with `strings` as its StringStore.
     """
     if dtype not in DTYPES:
         raise InputError(Errors.E107.format(what="dtype (--dtype)", options=DTYPES, value=dtype))
@@ -134,11 +135,16 @@ def word2vec_to_vectors(
         data.resize((n_rows, data.shape[1]), refcheck=False)
     if dtype != "float32":
         data = table.data = data.astype(dtype)
-    vectors = Vectors(strings=strings, data=data, name=name)
-    rows: List[int] = row_of_key.tolist() if row_of_key is not None else range(len(keys))  # type: ignore[assignment]
-    add_string, add = strings.add, vectors.add
-    for key, row in zip(keys, rows):
-        add(add_string(key), row=row)
+    add_string = strings.add
+    hashes = [add_string(key) for key in keys]
+    if row_of_key is None or (n_rows == len(keys) and (row_of_key == numpy.arange(len(keys))).all()):
+        vectors = Vectors(data=data, keys=hashes, name=name)  # row i is key i: one call
+    else:
+        vectors = Vectors(data=data, name=name)
+        add = vectors.add
+        for key, row in zip(hashes, row_of_key.tolist()):
+            add(key, row=row)
+    vectors.strings = strings
     return vectors
 
 
@@ -147,7 +153,12 @@ def load_word2vec_vectors(nlp: Language, path: PathLike, *, name: Optional[str] 
     for the keyword arguments) and record the name in `nlp.meta["vectors"]`."""
     if name is None:
         name = f"{nlp.meta['lang']}_{nlp.meta['name']}.vectors"
-    nlp.vocab.vectors = word2vec_to_vectors(path, nlp.vocab.strings, name=name, **kwargs)
+    vectors = word2vec_to_vectors(path, nlp.vocab.strings, name=name, **kwargs)
+    # The vocab's setter adds every string of the table's StringStore to the
+    # vocab's; the keys are there already, so give it an empty one (with the
+    # vocab's own it is a second pass over every key: ~0.1 s for 200,000).
+    vectors.strings = StringStore()
+    nlp.vocab.vectors = vectors
     nlp.meta.setdefault("vectors", {})["name"] = name
 
 
