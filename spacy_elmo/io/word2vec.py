@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy
+from numpy.lib.stride_tricks import as_strided
 from tqdm import tqdm
 
 from ..errors import Errors, InputError, Warnings
@@ -346,7 +347,6 @@ def _read_binary(stream, table: _Table, rows: int, limit: int, header_len: int, 
     dtype = numpy.dtype("<f4")
     buf, pos, offset = b"", 0, header_len  # offset: file offset of buf[0]
     eof = False
-    scratch = bytearray()
     while table.rows_read < limit:
         if not eof:
             chunk = stream.read(BLOCK_SIZE)
@@ -354,27 +354,26 @@ def _read_binary(stream, table: _Table, rows: int, limit: int, header_len: int, 
             eof = len(chunk) < BLOCK_SIZE
             offset += pos
             buf, pos = buf[pos:] + chunk, 0
-        n_max = min(limit - table.rows_read, len(buf) // (row_bytes + 1) + 1)
-        if n_max * row_bytes > len(scratch):
-            scratch = bytearray(n_max * row_bytes)
-        into, source = memoryview(scratch), memoryview(buf)
+        n_max = limit - table.rows_read
+        # Keys run up to a space, then come `row_bytes` raw bytes: finding the
+        # rows is sequential (the raw bytes may hold spaces), one find() each.
         key_at: List[int] = []
         key_end: List[int] = []
-        find = buf.find
-        n = 0
-        while n < n_max:
+        find, size = buf.find, len(buf)
+        while len(key_at) < n_max:
             space = find(b" ", pos)
-            end = space + 1 + row_bytes
-            if space < 0 or end > len(buf):
+            if space < 0 or space + 1 + row_bytes > size:
                 break
             key_at.append(pos)
             key_end.append(space)
-            into[n * row_bytes : (n + 1) * row_bytes] = source[space + 1 : end]  # reused: no fresh pages
-            n += 1
-            pos = end
+            pos = space + 1 + row_bytes
         keys_b = [buf[a:b].lstrip(b"\n") for a, b in zip(key_at, key_end)]
         keys = table.decode_many(keys_b, lambda j: f"byte offset {offset + key_at[j]}")
-        values = numpy.frombuffer(scratch, dtype, n * dims).reshape(n, dims)
+        # All rows of the block in one gather: row i of `windows` is the
+        # `row_bytes` bytes from byte i.
+        raw = numpy.frombuffer(buf, numpy.uint8)
+        windows = as_strided(raw, shape=(max(size - row_bytes + 1, 0), row_bytes), strides=(1, 1), writeable=False)
+        values = windows[numpy.array(key_end, dtype=numpy.intp) + 1].view(dtype)
         table.add(keys, values.astype(numpy.float32, copy=False))
         if eof and table.rows_read < limit and (not keys or pos >= len(buf)):
             space = buf.find(b" ", pos)
