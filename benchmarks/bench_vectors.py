@@ -2,10 +2,12 @@
 and vs gensim's loader + building spaCy Vectors (binary).
 
 Each command runs in its own subprocess; wall time and that child's peak RSS
-(`os.wait4` rusage ru_maxrss) are measured, beside the RSS of a bare
-`python -m spacy --help`. Each conversion also runs once more in-process with
-the work timed after the imports (blank pipeline + read + Vectors + to_disk),
-since every command pays the same ~2.5 s to start Python and import spaCy.
+(`os.wait4` rusage ru_maxrss, the largest of the process and its children)
+are measured, beside the RSS of a bare `python -m spacy --help`. Each
+conversion also runs once more in-process, timed after the imports: "work"
+(blank pipeline + read + Vectors + to_disk), since every command pays the same
+~2.5 s to start Python and import spaCy, and inside it "load" (read the file
+and set `nlp.vocab.vectors`: what differs between the converters).
 Usage:
 
     python benchmarks/bench_vectors.py [--rows 200000] [--dims 300] [--workdir /tmp/bench_vectors]
@@ -28,15 +30,21 @@ import sys, time, spacy
 from spacy.training.initialize import convert_vectors
 start = time.perf_counter()
 nlp = spacy.blank("en")
+load = time.perf_counter()
 convert_vectors(nlp, sys.argv[1], truncate=0, prune=-1, name=None)
+print("load", time.perf_counter() - load)
 nlp.to_disk(sys.argv[2])
 print("work", time.perf_counter() - start)
 """
 WORK_OURS = """
 import sys, time, spacy
-from spacy_elmo.vectors import init_vectors
+from spacy_elmo.vectors import load_word2vec_vectors
 start = time.perf_counter()
-init_vectors("en", sys.argv[1], sys.argv[2])
+nlp = spacy.blank("en")  # what init_vectors does, timed in two parts
+load = time.perf_counter()
+load_word2vec_vectors(nlp, sys.argv[1])
+print("load", time.perf_counter() - load)
+nlp.to_disk(sys.argv[2])
 print("work", time.perf_counter() - start)
 """
 GENSIM_BUILD = """
@@ -44,10 +52,12 @@ import sys, time, spacy
 from gensim.models import KeyedVectors
 from spacy.vectors import Vectors
 start = time.perf_counter()
-kv = KeyedVectors.load_word2vec_format(sys.argv[1], binary=True)
 nlp = spacy.blank("en")
+load = time.perf_counter()
+kv = KeyedVectors.load_word2vec_format(sys.argv[1], binary=True)
 keys = [nlp.vocab.strings.add(k) for k in kv.index_to_key]
 nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=kv.vectors, keys=keys)
+print("load", time.perf_counter() - load)
 nlp.to_disk(sys.argv[2])
 print("work", time.perf_counter() - start)
 """
@@ -72,7 +82,7 @@ def make_files(rows: int, dims: int, workdir: Path):
 
 
 def run(cmd):
-    """Wall seconds, peak RSS (MiB) and the "work" seconds the child printed (or None)."""
+    """Wall seconds, peak RSS (MiB), and the "work" and "load" seconds the child printed (or None)."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -80,8 +90,8 @@ def run(cmd):
     out = proc.stdout.read().decode()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr.read().decode()[-2000:]}")
-    work = [float(line.split()[1]) for line in out.splitlines() if line.startswith("work ")]
-    return wall, usage.ru_maxrss / 1024, work[0] if work else None
+    printed = dict(line.split() for line in out.splitlines() if line.startswith(("work ", "load ")))
+    return wall, usage.ru_maxrss / 1024, printed
 
 
 def main():
@@ -112,30 +122,28 @@ def main():
     for name, cmd in cases:
         for out in args.workdir.glob("out_*"):
             shutil.rmtree(out)
-        wall, rss, work = run(cmd)
+        wall, rss, printed = run(cmd)
         if name in work_cases:
             for out in args.workdir.glob("out_*"):
                 shutil.rmtree(out)
-            work = run(work_cases[name])[2]
-        results[name] = (wall, rss, work)
-        print(f"{name}: {wall:.1f} s, {rss:.0f} MiB, work {work if work is None else round(work, 2)} s", flush=True)
+            printed = run(work_cases[name])[2]
+        work, load = (float(printed[k]) if k in printed else None for k in ("work", "load"))
+        results[name] = (wall, rss, work, load)
+        print(f"{name}: {wall:.1f} s, {rss:.0f} MiB, work {work} s, load {load} s", flush=True)
     base = results[cases[0][0]][1]
     print(f"\n{args.rows} x {args.dims} float32 array = {array_mib:.0f} MiB; text file {text.stat().st_size / 2**20:.0f} MiB\n")
-    print("| command | wall s | work s (after imports) | peak RSS MiB | RSS above `spacy --help` / array |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    print("| command | wall s | work s (after imports) | load s (read + Vectors) | peak RSS MiB | RSS above `spacy --help` / array |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    fmt = lambda x: "" if x is None else f"{x:.2f}"  # noqa: E731
     for name, _ in cases:
-        wall, rss, work = results[name]
-        print(f"| {name} | {wall:.1f} | {'' if work is None else f'{work:.1f}'} | {rss:.0f} | {(rss - base) / array_mib:.2f}x |")
-    r = {name: results[name] for name, _ in cases}
-    names = [name for name, _ in cases]
-    print(
-        f"\nspeed-up, whole process: text vs spacy init vectors {r[names[1]][0] / r[names[2]][0]:.2f}x; "
-        f"binary vs gensim+Vectors {r[names[3]][0] / r[names[4]][0]:.2f}x"
-    )
-    print(
-        f"speed-up, work after imports: text {r[names[1]][2] / r[names[2]][2]:.2f}x; "
-        f"binary {r[names[3]][2] / r[names[4]][2]:.2f}x"
-    )
+        wall, rss, work, load = results[name]
+        print(f"| {name} | {wall:.1f} | {fmt(work)} | {fmt(load)} | {rss:.0f} | {(rss - base) / array_mib:.2f}x |")
+    (_, text_spacy, text_ours, bin_gensim, bin_ours) = (results[name] for name, _ in cases)
+    for what, i in (("whole process", 0), ("work after imports", 2), ("load (read + Vectors)", 3)):
+        print(
+            f"speed-up, {what}: text vs spacy init vectors {text_spacy[i] / text_ours[i]:.2f}x; "
+            f"binary vs gensim + Vectors {bin_gensim[i] / bin_ours[i]:.2f}x"
+        )
 
 
 if __name__ == "__main__":
