@@ -261,9 +261,17 @@ def read_word2vec(
         else:
             if n_workers is None:
                 size = path.stat().st_size
-                n_workers = min(4, os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 0
+                n_workers = min(4, _usable_cpus()) if size >= PARALLEL_MIN_BYTES else 0
             _read_text(stream, table, rows, limit, pending, header is not None, len(first), n_workers, bar)
     return table.finish(fmt)
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has
+    one, so a container limited to 2 CPUs of 64 starts 2 parsers)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def _iter_blocks(stream: IO[bytes], path: Path, pending: bytes, offset: int, bar: tqdm) -> Iterator[bytes]:
@@ -281,7 +289,7 @@ def _iter_blocks(stream: IO[bytes], path: Path, pending: bytes, offset: int, bar
             if len(pending) > MAX_LINE:
                 raise InputError(Errors.E113.format(path=path, offset=offset, size=len(pending)))
             continue
-        block = pending + chunk[:cut] if pending else chunk[:cut]
+        block = b"".join((pending, memoryview(chunk)[:cut]))  # one copy
         pending = chunk[cut + 1 :]
         offset += len(block) + 1
         yield block
