@@ -267,8 +267,8 @@ def read_word2vec(
 
 
 def _usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask where the OS has
-    one, so a container limited to 2 CPUs of 64 starts 2 parsers)."""
+    """The CPUs this process may run on: its affinity mask where the OS has
+    one (taskset, cpuset-limited containers), else the CPU count."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
