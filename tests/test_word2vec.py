@@ -344,6 +344,26 @@ def test_processes_long_lines_truncate_and_cleanup(wiki_kv, tmp_path, monkeypatc
     assert multiprocessing.active_children() == []
 
 
+def _read_in_daemon(path, queue):
+    table = read_word2vec(path, n_workers=2)
+    queue.put((table.keys, table.data.tobytes()))
+
+
+@needs_fork
+def test_daemonic_caller_parses_in_threads(wiki_kv, tmp_path, monkeypatch):
+    """Inside a daemonic worker (a multiprocessing.Pool's), which may not start
+    processes, the parsers are threads."""
+    path = many_block_file(wiki_kv, tmp_path, monkeypatch)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_read_in_daemon, args=(path, queue), daemon=True)
+    proc.start()
+    keys, data = queue.get(timeout=60)
+    proc.join(timeout=10)
+    assert proc.exitcode == 0
+    assert keys == list(wiki_kv.index_to_key) and data == wiki_kv.vectors.tobytes()
+
+
 @needs_fork
 @pytest.mark.parametrize("how", ["raise", "die"])
 def test_processes_worker_failure_is_reported(wiki_kv, tmp_path, monkeypatch, how):

@@ -52,7 +52,8 @@ def parse_blocks(
     max_block (int): the usual largest block (processes get shared buffers of
         this size; a larger block is parsed in the calling thread).
     processes (Optional[bool]): forked processes (True) or threads (False);
-        None: processes where fork is available (Linux).
+        None: processes where fork is available (Linux), unless this process
+        is itself a daemonic multiprocessing worker.
     YIELDS: the rows of a result are only valid until the next item is
         requested (with processes they sit in a buffer that is then reused):
         copy them before that.
@@ -64,8 +65,8 @@ def parse_blocks(
         finally:
             release_scratch()
         return
-    if processes is None:
-        processes = FORK
+    if processes is None:  # a daemonic process may not start children
+        processes = FORK and not multiprocessing.current_process().daemon
     if processes:
         yield from _parse_in_processes(blocks, dims, n_workers, max_block)
     else:
