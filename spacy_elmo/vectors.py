@@ -41,13 +41,22 @@ def dedupe_rows(data: numpy.ndarray) -> Tuple[int, numpy.ndarray]:
     """
     n, dims = data.shape
     bits = data.view(numpy.uint32)
-    coef = numpy.random.default_rng(0).random(dims)
-    hashes = numpy.empty(n, dtype=numpy.float64)
-    step = max(1, (1 << 18) // dims)  # chunks keep the float64 copy at 2 MiB
-    for start in range(0, n, step):
-        hashes[start : start + step] = bits[start : start + step] @ coef
+    # Integer hashes (sum of value bits x random odd numbers, mod 2**64): a
+    # float dot product may round identical rows differently (BLAS sums rows
+    # in different orders by their position in a block).
+    coef = numpy.random.default_rng(0).integers(0, 2**63, dims, dtype=numpy.uint64) * 2 + 1
+    # Only rows whose first values hash alike can be identical: usually few,
+    # so the whole rows of only those are hashed, then compared bit for bit.
+    head = min(dims, 16)
+    _, inverse, counts = numpy.unique(_row_hashes(bits[:, :head], coef[:head]), return_inverse=True, return_counts=True)
+    rows = numpy.flatnonzero(counts[inverse.ravel()] > 1)
+    if not len(rows):
+        return n, numpy.arange(n)
+    step = max(1, (1 << 18) // dims)  # chunks of 2 MiB as uint64
+    hashes = numpy.concatenate([_row_hashes(bits[rows[i : i + step]], coef) for i in range(0, len(rows), step)])
     _, first, inverse = numpy.unique(hashes, return_index=True, return_inverse=True)
-    same = first[inverse.ravel()]  # first row with the same hash
+    same = numpy.arange(n)
+    same[rows] = rows[first[inverse.ravel()]]  # the first row with the same hash
     dup = numpy.flatnonzero(same != numpy.arange(n))
     dup = dup[[bool((bits[i] == bits[same[i]]).all()) for i in dup.tolist()]]
     if not len(dup):
@@ -61,6 +70,11 @@ def dedupe_rows(data: numpy.ndarray) -> Tuple[int, numpy.ndarray]:
         chunk = src[start : start + step]
         data[start : start + len(chunk)] = data[chunk]
     return len(src), new_row
+
+
+def _row_hashes(bits: numpy.ndarray, coef: numpy.ndarray) -> numpy.ndarray:
+    """sum(bits * coef) of each row, in uint64 arithmetic (wrapping)."""
+    return numpy.multiply(bits, coef, dtype=numpy.uint64).sum(axis=1, dtype=numpy.uint64)
 
 
 def prune_rows(data: numpy.ndarray, n_keep: int) -> numpy.ndarray:
@@ -135,8 +149,7 @@ def word2vec_to_vectors(
         data.resize((n_rows, data.shape[1]), refcheck=False)
     if dtype != "float32":
         data = table.data = data.astype(dtype)
-    add_string = strings.add
-    hashes = [add_string(key) for key in keys]
+    hashes = list(map(strings.add, keys))
     if row_of_key is None or (n_rows == len(keys) and (row_of_key == numpy.arange(len(keys))).all()):
         vectors = Vectors(data=data, keys=hashes, name=name)  # row i is key i: one call
     else:

@@ -244,6 +244,27 @@ def test_dedupe_keeps_file_order(tmp_path):
     assert [vectors.key2row[strings[k]] for k in "abcd"] == [0, 1, 0, 2]
 
 
+def test_dedupe_rows_finds_every_duplicate():
+    """Duplicates planted at random places, and rows that share only their
+    first values, against numpy.unique over whole rows."""
+    from spacy_elmo.vectors import dedupe_rows
+
+    rng = numpy.random.default_rng(0)
+    data = rng.standard_normal((20000, 300)).astype(numpy.float32)
+    src = rng.integers(0, 20000, 500)
+    dst = rng.integers(0, 20000, 500)
+    data[dst] = data[src]
+    data[rng.integers(0, 20000, 200), :40] = data[0, :40]  # same head, different rest
+    ref = data.copy()
+    expected = len(numpy.unique(ref.view(numpy.uint32), axis=0))
+    n, new_row = dedupe_rows(data)
+    assert n == expected
+    assert (data[:n][new_row] == ref).all()
+    first = {}
+    order = [first.setdefault(row.tobytes(), i) for i, row in enumerate(ref)]  # file order kept
+    assert (data[:n] == ref[sorted(set(order))]).all()
+
+
 BAD = [
     ("3 2\na 1 2\nb 3 4\n", "header says 3 rows, but the file ends after 2 rows"),
     ("1 2\na 1 2\nb 3 4\n", "line 3: the header says 1 rows, but the file has more"),
