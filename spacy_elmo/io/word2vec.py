@@ -34,7 +34,7 @@ from ._pool import parse_blocks
 FORMATS = ("auto", "text", "binary", "gensim")
 UNICODE_ERRORS = ("strict", "replace", "ignore")
 BLOCK_SIZE = 4 << 20
-TEXT_BLOCK_SIZE = 512 << 10  # parsing temporaries stay small; more blocks for the threads
+TEXT_BLOCK_SIZE = 512 << 10  # parsing temporaries stay small; more blocks for the workers
 MAX_LINE = 64 << 20
 PARALLEL_MIN_BYTES = 8 << 20
 _COMPRESSIONS = {"gzip": (b"\x1f\x8b", gzip.open), "bz2": (b"BZh", bz2.open), "xz": (b"\xfd7zXZ\x00", lzma.open)}
@@ -213,7 +213,7 @@ def read_word2vec(
     lowercase (bool): lowercase the keys (the first row of each lowercased key wins).
     allow_pickle (bool): allow loading gensim pickles (they can run code).
     n_workers (Optional[int]): parallel text parsers (forked processes on
-        Linux, threads elsewhere); None: one per CPU (up to 4) for files over
+        Linux, threads elsewhere); None: one per usable CPU (up to 4) for files over
         8 MiB, 0: parse in the calling thread.
     progress (bool): show a progress bar (bytes read; of the decompressed
         stream for compressed files).
@@ -324,7 +324,7 @@ def _read_text(
             if limit and table.rows_read >= limit and (not rows or limit < rows):
                 return
     finally:
-        results.close()  # stops the parsing threads
+        results.close()  # stops the parsing workers
     if rows and table.rows_read < limit:
         raise InputError(
             Errors.E103.format(path=path, rows=rows, found=table.rows_read, line=line0 - 1)
