@@ -365,6 +365,33 @@ def test_processes_long_lines_truncate_and_cleanup(wiki_kv, tmp_path, monkeypatc
     assert multiprocessing.active_children() == []
 
 
+@needs_fork
+def test_processes_after_torch_ran_threads(wiki_kv, tmp_path):
+    """The parsers are forked after torch ran multi-threaded ops (as in
+    `spacy train`, whose initialization runs the vectors callback): they
+    work and nothing hangs (in a subprocess, with a time limit)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "t.txt"
+    wiki_kv.save_word2vec_format(str(path))
+    script = (
+        "import sys, torch\n"
+        "torch.set_num_threads(2)\n"
+        "x = torch.randn(512, 512)\n"
+        "(x @ x).sum().item()\n"
+        "import spacy_elmo.io.word2vec as w2v\n"
+        "w2v.TEXT_BLOCK_SIZE = 4096\n"
+        "table = w2v.read_word2vec(sys.argv[1], n_workers=2)\n"
+        "print(len(table.keys), table.data.sum())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    n, total = out.stdout.split()
+    assert int(n) == len(wiki_kv.index_to_key)
+    assert float(total) == pytest.approx(float(wiki_kv.vectors.sum()), rel=1e-5)
+
+
 def _read_in_daemon(path, queue):
     table = read_word2vec(path, n_workers=2)
     queue.put((table.keys, table.data.tobytes()))
