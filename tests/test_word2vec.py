@@ -392,6 +392,61 @@ def test_processes_after_torch_ran_threads(wiki_kv, tmp_path):
     assert float(total) == pytest.approx(float(wiki_kv.vectors.sum()), rel=1e-5)
 
 
+@needs_fork
+def test_processes_end_when_the_parent_is_killed(tmp_path):
+    """Workers of a parent killed with SIGKILL (no cleanup runs) see their
+    pipe close and exit, instead of living on as orphans."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, signal\n"
+        "from spacy_elmo.io._pool import parse_blocks\n"
+        "blocks = (b'k 1 2\\nj 3 4' for _ in range(100))\n"
+        "results = parse_blocks(blocks, 2, 2, processes=True)\n"
+        "next(results)\n"
+        "import multiprocessing\n"
+        "print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    log = tmp_path / "out.txt"
+    with log.open("w") as f:  # a file, not a pipe: orphans holding it would block the read
+        code = subprocess.run([sys.executable, "-c", script], stdout=f, stderr=subprocess.STDOUT, timeout=120).returncode
+    assert code == -signal.SIGKILL, log.read_text()[-2000:]
+    pids = [int(pid) for pid in log.read_text().split()]
+    assert len(pids) == 2
+
+    def running(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(map(running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in pids if running(pid)]
+    for pid in left:  # do not leave them behind when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not left
+
+
+@needs_fork
+def test_processes_fall_back_to_threads_when_fork_fails(wiki_kv, tmp_path, monkeypatch):
+    path = many_block_file(wiki_kv, tmp_path, monkeypatch)
+
+    def no_fork(self):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", no_fork)
+    with pytest.warns(UserWarning, match="parsing in threads"):
+        table = read_word2vec(path, n_workers=2)
+    assert table.keys == list(wiki_kv.index_to_key) and table.data.tobytes() == wiki_kv.vectors.tobytes()
+
+
 def _read_in_daemon(path, queue):
     table = read_word2vec(path, n_workers=2)
     queue.put((table.keys, table.data.tobytes()))

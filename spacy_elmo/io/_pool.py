@@ -20,7 +20,9 @@ import mmap
 import multiprocessing
 import os
 import sys
+import signal
 import traceback
+import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Deque, Iterable, Iterator, List, Optional, Tuple
@@ -98,10 +100,20 @@ def _max_rows(block_bytes: int, dims: int) -> int:
     return (block_bytes + 1) // (2 * dims + 2) + 1
 
 
-def _serve(conn, inputs: mmap.mmap, outputs: mmap.mmap, max_block: int, dims: int) -> None:
+def _serve(conn, parent_ends: List, inputs: mmap.mmap, outputs: mmap.mmap, max_block: int, dims: int) -> None:
     """A worker process: parse (slot, size) tasks until None. The block is
     read from input slot `slot`, its rows are written to output slot `slot`,
-    and (keys, n_rows, line_of_row, problem, n_lines) is sent back."""
+    and (keys, n_rows, line_of_row, problem, n_lines) is sent back.
+
+    `parent_ends` are the parent's ends of the workers' pipes, inherited by
+    the fork: closed first, so that when the parent dies (even by SIGKILL)
+    the worker's recv() ends with EOFError and the worker exits. Ctrl-C is
+    left to the parent, which stops the workers; SIGTERM kills, whatever
+    handler the parent had installed."""
+    for end in parent_ends:
+        end.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     rows_cap = _max_rows(max_block, dims)
     out = numpy.frombuffer(outputs, dtype=numpy.float32).reshape(-1, rows_cap, dims)
     try:
@@ -118,7 +130,7 @@ def _serve(conn, inputs: mmap.mmap, outputs: mmap.mmap, max_block: int, dims: in
                 conn.send(("ok", keys, len(values), line_of_row, problem, n_lines))
             except Exception:  # a bug: reported by the parent with this traceback
                 conn.send(("error", traceback.format_exc()))
-    except (KeyboardInterrupt, EOFError, OSError):  # Ctrl-C, or the parent went away
+    except (EOFError, OSError):  # the parent went away
         return
 
 
@@ -129,19 +141,28 @@ def _parse_in_processes(blocks: Iterable[bytes], dims: int, n_procs: int, max_bl
     inputs = mmap.mmap(-1, n_slots * max_block)
     outputs = mmap.mmap(-1, n_slots * rows_cap * dims * 4)
     out = numpy.frombuffer(outputs, dtype=numpy.float32).reshape(n_slots, rows_cap, dims)
-    conns, procs = [], []
+    conns: List = []
+    procs: List = []
     pending: Deque[Tuple[int, int, Optional[Parsed]]] = deque()  # (slot, worker, inline result)
     try:
-        for _ in range(n_procs):
-            ours, theirs = ctx.Pipe()
-            proc = ctx.Process(
-                target=_serve, args=(theirs, inputs, outputs, max_block, dims),
-                name="spacy-elmo-vectors", daemon=True,
-            )
-            proc.start()
+        try:
+            for _ in range(n_procs):
+                ours, theirs = ctx.Pipe()
+                conns.append(ours)
+                proc = ctx.Process(
+                    target=_serve, args=(theirs, list(conns), inputs, outputs, max_block, dims),
+                    name="spacy-elmo-vectors", daemon=True,
+                )
+                proc.start()
+                theirs.close()
+                procs.append(proc)
+        except OSError as err:  # fork failed (no memory for another process?): threads
+            warnings.warn(f"Could not start vectors parsing processes ({err}); parsing in threads.")
             theirs.close()
-            conns.append(ours)
-            procs.append(proc)
+            _stop(conns, procs, early=True)
+            conns, procs = [], []
+            yield from _parse_in_threads(blocks, dims, n_procs)
+            return
 
         def died(worker: int) -> RuntimeError:
             procs[worker].join(timeout=5)
@@ -151,13 +172,15 @@ def _parse_in_processes(blocks: Iterable[bytes], dims: int, n_procs: int, max_bl
             )
 
         def collect() -> Parsed:
-            slot, worker, inline = pending.popleft()
+            slot, worker, inline = pending[0]
             if inline is not None:
+                pending.popleft()
                 return inline
             try:
                 msg = conns[worker].recv()
             except (EOFError, OSError):
                 raise died(worker) from None
+            pending.popleft()  # only now: if recv was interrupted, _stop knows a result is on its way
             if msg[0] == "error":
                 raise RuntimeError(f"A vectors parsing process failed:\n{msg[1]}")
             _, keys, n_rows, line_of_row, problem, n_lines = msg
@@ -197,11 +220,12 @@ def _stop(conns: List, procs: List, early: bool) -> None:
                 conn.send(None)
             except OSError:
                 proc.terminate()
-    for conn, proc in zip(conns, procs):
+    for proc in procs:
         proc.join(timeout=5)
         if proc.is_alive():
             proc.kill()
             proc.join()
+    for conn in conns:
         conn.close()
 
 

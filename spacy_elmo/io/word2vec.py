@@ -41,6 +41,14 @@ _COMPRESSIONS = {"gzip": (b"\x1f\x8b", gzip.open), "bz2": (b"BZh", bz2.open), "x
 PathLike = Union[str, Path]
 
 
+class _Progress(tqdm):
+    """tqdm without its monitor thread (a bar of a few seconds does not need
+    it), so the parser processes are not forked from a multi-threaded process
+    on our account."""
+
+    monitor_interval = 0
+
+
 @dataclass
 class Word2VecTable:
     """Keys and vectors read from a word2vec file.
@@ -232,7 +240,7 @@ def read_word2vec(
     if fmt == "gensim" or detected == "gensim":
         return _read_gensim(path, allow_pickle, truncate, unicode_errors, lowercase)
     compressed = detect_compression(path)
-    with open_maybe_compressed(path) as stream, tqdm(
+    with open_maybe_compressed(path) as stream, _Progress(
         total=None if compressed else path.stat().st_size, unit="B", unit_scale=True,
         unit_divisor=1024, desc=f"Reading {path.name}", disable=not progress,
     ) as bar:
