@@ -16,12 +16,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy
 from spacy.language import Language
-from spacy.util import registry
 from spacy.strings import StringStore
+from spacy.util import registry
 from spacy.vectors import Vectors
 
 from .errors import Errors, InputError
@@ -150,8 +150,8 @@ def word2vec_to_vectors(
     if dtype != "float32":
         data = table.data = data.astype(dtype)
     hashes = list(map(strings.add, keys))
-    if row_of_key is None or (n_rows == len(keys) and (row_of_key == numpy.arange(len(keys))).all()):
-        vectors = Vectors(data=data, keys=hashes, name=name)  # row i is key i: one call
+    if n_rows == len(keys):  # no row merged (dedupe) or mapped (prune): row i is key i
+        vectors = Vectors(data=data, keys=hashes, name=name)  # one call
     else:
         vectors = Vectors(data=data, name=name)
         add = vectors.add
