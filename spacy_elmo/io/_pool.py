@@ -153,12 +153,13 @@ def _parse_in_processes(blocks: Iterable[bytes], dims: int, n_procs: int, max_bl
                     target=_serve, args=(theirs, list(conns), inputs, outputs, max_block, dims),
                     name="spacy-elmo-vectors", daemon=True,
                 )
-                proc.start()
-                theirs.close()
+                try:
+                    proc.start()
+                finally:  # the worker's end is the worker's alone
+                    theirs.close()
                 procs.append(proc)
         except OSError as err:  # fork failed (no memory for another process?): threads
             warnings.warn(f"Could not start vectors parsing processes ({err}); parsing in threads.")
-            theirs.close()
             _stop(conns, procs, early=True)
             conns, procs = [], []
             yield from _parse_in_threads(blocks, dims, n_procs)
