@@ -8,9 +8,6 @@ continues one; `B-X` only separates two adjacent entities of the same type).
 Both are normalised to BIO: an `I-X` that does not continue an `X` entity
 becomes `B-X`. With scheme="bio" such a tag is an error instead.
 """
-import bz2
-import gzip
-import lzma
 import random
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, List, Tuple, Union
@@ -21,14 +18,11 @@ from spacy.training import Example, iob_to_biluo
 from spacy.util import registry
 
 from .errors import ElmoError, Errors
+from .io.text import open_text
 
 SCHEMES = ("auto", "bio", "iob1")
+HINT = "Check [corpora] path / --paths.train / --paths.dev."
 Sentence = Tuple[List[str], List[str]]
-
-
-def _open_text(path: Path):
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix, open)
-    return opener(path, "rt", encoding="utf8", newline="")
 
 
 def read_conll_ner(
@@ -46,40 +40,38 @@ def read_conll_ner(
     path = Path(path)
     if scheme not in SCHEMES:
         raise ElmoError(Errors.E107.format(what="scheme", options=", ".join(SCHEMES), value=scheme))
-    if not path.is_file():
-        raise ElmoError(Errors.E300.format(path=path))
     words: List[str] = []
     tags: List[str] = []
     start = 0  # line number of the current sentence's first token
-    try:
-        with _open_text(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                line = line.rstrip("\r\n")
-                if not line.strip() or line.startswith("-DOCSTART-"):
-                    if words:
-                        yield words, _to_bio(tags, scheme, path, start)
-                        words, tags = [], []
-                    continue
-                if line.startswith("#") and " = " in line and "\t" not in line:
-                    continue  # UD-style comment (# sent_id = ...)
-                cols = line.split("\t") if "\t" in line else line.split()
-                try:
-                    if len(cols) < 2:
-                        raise IndexError
-                    word, tag = cols[word_column], cols[tag_column]
-                except IndexError:
-                    raise ElmoError(
-                        Errors.E301.format(path=path, line=number, n=len(cols), word=word_column, tag=tag_column)
-                    ) from None
-                tag = tag.strip()
-                if tag != "O" and not (len(tag) > 2 and tag[:2] in ("B-", "I-")):
-                    raise ElmoError(Errors.E302.format(path=path, line=number, tag=tag))
-                if not words:
-                    start = number
-                words.append(word.strip() or word)
-                tags.append(tag)
-    except UnicodeDecodeError as err:
-        raise ElmoError(Errors.E303.format(path=path, err=err)) from None
+    with open_text(path, HINT) as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf8").rstrip("\r\n")
+            except UnicodeDecodeError as err:
+                raise ElmoError(Errors.E040.format(path=path, line=number, err=err)) from None
+            if not line.strip() or line.startswith("-DOCSTART-"):
+                if words:
+                    yield words, _to_bio(tags, scheme, path, start)
+                    words, tags = [], []
+                continue
+            if line.startswith("#") and " = " in line and "\t" not in line:
+                continue  # UD-style comment (# sent_id = ...)
+            cols = line.split("\t") if "\t" in line else line.split()
+            try:
+                if len(cols) < 2:
+                    raise IndexError
+                word, tag = cols[word_column], cols[tag_column]
+            except IndexError:
+                raise ElmoError(
+                    Errors.E301.format(path=path, line=number, n=len(cols), word=word_column, tag=tag_column)
+                ) from None
+            tag = tag.strip()
+            if tag != "O" and not (len(tag) > 2 and tag[:2] in ("B-", "I-")):
+                raise ElmoError(Errors.E302.format(path=path, line=number, tag=tag))
+            if not words:
+                start = number
+            words.append(word.strip() or word)
+            tags.append(tag)
     if words:
         yield words, _to_bio(tags, scheme, path, start)
 

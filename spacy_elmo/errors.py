@@ -26,6 +26,10 @@ class InputError(ElmoError):
     """Bad user input: a text file, a vocabulary, a vectors file."""
 
 
+class OutputError(ElmoError):
+    """An output path that cannot be written."""
+
+
 class Errors:
     E001 = (
         "{path}: options are missing the key '{key}'. An ELMo options.json needs "
@@ -48,6 +52,7 @@ class Errors:
         "corrupt (an interrupted download?): delete it and fetch it again."
     )
     E013 = "{path}: the file does not exist. {hint}"
+    E014 = "{path} is a directory, not a file. {hint}"
     E020 = (
         "Could not fetch {url} ({err}). Without network access, download the file "
         "on another machine and pass its local path instead (options_file=/ "
@@ -71,8 +76,10 @@ class Errors:
         "Unknown mix '{mix}'. Use 'average', 'top', 'concat' or a list of "
         "{n} weights (one per ELMo layer, layer 0 = the char-CNN)."
     )
-    E032 = "Layer index {index} out of range: this biLM has layers 0..{last}."
-    E040 = "{path}, line {line}: {why}"
+    E040 = (
+        "{path}, line {line}: not valid UTF-8 ({err}). Convert the file to UTF-8, "
+        "e.g. `iconv -f latin1 -t utf-8 {path} > fixed.txt`."
+    )
     E041 = (
         "The elmo component has no weights yet. Call nlp.initialize() (or "
         "spacy train's [initialize]) or load a saved pipeline."
@@ -84,6 +91,24 @@ class Errors:
     )
     E044 = "Unknown output '{output}': use 'all', 'top' or 'average'."
 
+    # Output paths (io/atomic.py), for every command
+    E050 = (
+        "{path} is an existing directory, so the {what} cannot be written there. "
+        "Pass a file path (e.g. {path}/out.hdf5) or remove the directory."
+    )
+    E051 = (
+        "{path} is an existing file, so the {what} (a directory) cannot be created "
+        "there. Pass another path or remove the file."
+    )
+    E052 = (
+        "{parent} is not writable, so the {what} {path} cannot be written. Choose a "
+        "writable location or fix the permissions."
+    )
+    E053 = (
+        "{parent} is a file, not a directory, so the {what} {path} cannot be "
+        "created below it. Choose another path."
+    )
+
     # Pretraining (spacy_elmo.training, `python -m spacy elmo pretrain`)
     E200 = "{path}: {why}"
     E201 = (
@@ -94,10 +119,6 @@ class Errors:
         "{path}, line {line}: the line is {n_chars:,} characters long, more than "
         "max_line_chars={limit:,} ([training] max_line_chars in the config). Split the "
         "text into sentences or lines, or raise the limit."
-    )
-    E203 = (
-        "{path}, line {line}: not valid UTF-8 ({err}). Convert the file to UTF-8, "
-        "e.g. `iconv -f latin1 -t utf-8 {path} > fixed.txt`."
     )
     E204 = (
         "{path}, line {line}: the token '{token}' already appeared on line {first}. A "
@@ -221,7 +242,6 @@ class Errors:
         "{path} exists and is not a spaCy pipeline directory (no config.cfg), so "
         "it was not overwritten. Choose a new output directory or delete it."
     )
-    E116 = "{path}: the file does not exist. Check the path to the vectors file."
     E117 = (
         "{path}: the file has no rows (header {header!r}). spaCy vectors need at "
         "least one row."
@@ -235,9 +255,12 @@ class Errors:
         "No word occurs at least min_count={min_count} times in {paths}: nothing "
         "to train. Lower --min-count or pass more text."
     )
+    E120 = (
+        "{path}, line 1: the first row has no values after its key, so this is "
+        "not a word2vec file. Pass a word2vec text or binary file."
+    )
 
     # NER corpora (corpora.py)
-    E300 = "{path}: the file does not exist. Check [corpora] path / --paths.train / --paths.dev."
     E301 = (
         "{path}, line {line}: the line has {n} column(s), so there is no word "
         "column {word} or tag column {tag}. Lines are 'token<TAB>tag' (WNUT-17) or "
@@ -248,7 +271,6 @@ class Errors:
         "{path}, line {line}: '{tag}' is not a BIO/IOB1 tag (O, B-TYPE or I-TYPE). "
         "Check tag_column, or convert BILUO/BIOES tags to BIO first."
     )
-    E303 = "{path}: not valid UTF-8 ({err}). Convert the file to UTF-8."
     E304 = (
         "{path}, {where}: '{tag}' does not continue an entity of its type, which "
         "BIO does not allow. The file may be IOB1 (CoNLL-2003): use scheme = "
@@ -261,6 +283,10 @@ class Errors:
 
 
 class Warnings:
+    W001 = (
+        "Removed {path}: a temporary file for {target} left by process {pid}, "
+        "which no longer runs (it was killed before it finished)."
+    )
     W100 = (
         "{path}: {count} duplicate key(s) after the first occurrence were skipped "
         "(the first row of each key is kept, as gensim does), e.g. {examples}."

@@ -15,9 +15,6 @@ array is preallocated from the header (or grown in place with `realloc`
 without one) and filled block by block; text blocks are parsed in parallel
 (forked processes on Linux, threads elsewhere) when the file is large.
 """
-import bz2
-import gzip
-import lzma
 import os
 import warnings
 from dataclasses import dataclass
@@ -30,6 +27,7 @@ from tqdm import tqdm
 
 from ..errors import Errors, InputError, Warnings
 from ._pool import parse_blocks
+from .text import detect_compression, open_text
 
 FORMATS = ("auto", "text", "binary", "gensim")
 UNICODE_ERRORS = ("strict", "replace", "ignore")
@@ -37,7 +35,6 @@ BLOCK_SIZE = 4 << 20
 TEXT_BLOCK_SIZE = 512 << 10  # parsing temporaries stay small; more blocks for the workers
 MAX_LINE = 64 << 20
 PARALLEL_MIN_BYTES = 8 << 20
-_COMPRESSIONS = {"gzip": (b"\x1f\x8b", gzip.open), "bz2": (b"BZh", bz2.open), "xz": (b"\xfd7zXZ\x00", lzma.open)}
 PathLike = Union[str, Path]
 
 
@@ -65,30 +62,8 @@ class Word2VecTable:
     n_duplicates: int = 0
 
 
-def detect_compression(path: PathLike) -> Optional[str]:
-    """"gzip", "bz2", "xz" (by magic bytes) or None for a plain file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(Errors.E116.format(path=path))
-    with path.open("rb") as f:
-        head = f.read(6)
-    for name, (magic, _) in _COMPRESSIONS.items():
-        if head.startswith(magic):
-            return name
-    return None
-
-
-def open_maybe_compressed(path: PathLike) -> IO[bytes]:
-    """Open a file for binary reading, decompressing gzip/bz2/xz by magic bytes."""
-    path = Path(path)
-    compression = detect_compression(path)
-    if compression is not None:
-        return _COMPRESSIONS[compression][1](path, "rb")  # type: ignore[operator]
-    return path.open("rb", buffering=0)
-
-
 def _read_head(path: Path, size: int = 1 << 20) -> bytes:
-    with open_maybe_compressed(path) as f:
+    with open_text(path) as f:
         return f.read(size)
 
 
@@ -240,7 +215,7 @@ def read_word2vec(
     if fmt == "gensim" or detected == "gensim":
         return _read_gensim(path, allow_pickle, truncate, unicode_errors, lowercase)
     compressed = detect_compression(path)
-    with open_maybe_compressed(path) as stream, _Progress(
+    with open_text(path) as stream, _Progress(
         total=None if compressed else path.stat().st_size, unit="B", unit_scale=True,
         unit_divisor=1024, desc=f"Reading {path.name}", disable=not progress,
     ) as bar:
@@ -259,8 +234,7 @@ def read_word2vec(
         else:
             rows, dims = 0, len(first.split()) - 1
             if dims < 1:
-                why = "the first row has no values after its key: not a word2vec file."
-                raise InputError(Errors.E040.format(path=path, line=1, why=why))
+                raise InputError(Errors.E120.format(path=path))
             pending = first
         limit = rows if truncate <= 0 else (min(rows, truncate) if rows else truncate)
         table = _Table(path, limit or 4096, dims, unicode_errors, lowercase)

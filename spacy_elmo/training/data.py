@@ -25,15 +25,15 @@ that evaluation and the `reset` mode use (our forward LM did: see README). The
 draw is a function of (seed, epoch, line), so resuming reproduces it.
 """
 import glob
-import gzip
 import random
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 
 from ..bilm.chars import BOS_TOKEN, EOS_TOKEN, CharEncoder
 from ..errors import Errors, InputError
+from ..io.text import open_text
 from .vocab import Vocab
 
 IGNORE = -1
@@ -59,10 +59,6 @@ def expand_paths(spec: Union[None, str, Sequence[str]], key: str) -> List[Path]:
     return files
 
 
-def _open(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
-
-
 def iter_lines(
     paths: Sequence[Path],
     max_line_chars: int,
@@ -79,7 +75,7 @@ def iter_lines(
     index = 0
     for path in paths:
         has_tokens = False
-        with _open(path) as handle:
+        with open_text(path) as handle:
             for number, raw in enumerate(handle, start=1):
                 mine = index >= start and index % world_size == rank
                 index += 1
@@ -89,7 +85,7 @@ def iter_lines(
                 try:
                     text = raw.decode("utf8")
                 except UnicodeDecodeError as err:
-                    raise InputError(Errors.E203.format(path=path, line=number, err=err)) from None
+                    raise InputError(Errors.E040.format(path=path, line=number, err=err)) from None
                 if len(text) > max_line_chars:
                     raise InputError(
                         Errors.E202.format(path=path, line=number, n_chars=len(text), limit=max_line_chars)

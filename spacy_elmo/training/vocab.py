@@ -7,6 +7,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 from ..bilm.chars import BOS_TOKEN, EOS_TOKEN
 from ..errors import Errors, InputError
 from ..io.atomic import atomic_write_text
+from ..io.text import check_input_file
 
 UNK_TOKEN = "<UNK>"
 SPECIALS = (BOS_TOKEN, EOS_TOKEN, UNK_TOKEN)
@@ -63,8 +64,7 @@ def read_word_list(path: PathLike, add_specials: bool = False) -> List[str]:
     add_specials (bool): put `<S>`, `</S>`, `<UNK>` first (moving them if present).
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(Errors.E013.format(path=path, hint="Pass a vocabulary file, one token a line."))
+    check_input_file(path, "Pass a vocabulary file, one token a line.")
     seen: Dict[str, int] = {}
     tokens: List[str] = []
     with path.open("rb") as handle:
@@ -72,7 +72,7 @@ def read_word_list(path: PathLike, add_specials: bool = False) -> List[str]:
             try:
                 token = raw.decode("utf8").rstrip("\r\n")
             except UnicodeDecodeError as err:
-                raise InputError(Errors.E203.format(path=path, line=number, err=err)) from None
+                raise InputError(Errors.E040.format(path=path, line=number, err=err)) from None
             if not token.strip() or token != token.strip() or len(token.split()) != 1:
                 raise InputError(
                     Errors.E200.format(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, List, Sequence, Tuple, Union
 
 from ..errors import Errors, InputError
-from ..io.word2vec import open_maybe_compressed
+from ..io.text import check_input_file, open_text
 
 PathLike = Union[str, Path]
 
@@ -33,7 +33,7 @@ class TokenizedText:
 
     def __iter__(self) -> Iterator[List[str]]:
         for path in self.paths:
-            with open_maybe_compressed(path) as f:
+            with open_text(path) as f:
                 for line in f:
                     tokens = line.decode("utf8", errors="replace").split()
                     if tokens:
@@ -71,8 +71,7 @@ def train_word2vec(
     """
     paths = [Path(p) for p in text_paths]
     for path in paths:
-        if not path.is_file():
-            raise InputError(Errors.E013.format(path=path, hint="Pass tokenized text files."))
+        check_input_file(path, "Pass tokenized text files.")
     try:
         from gensim.models import Word2Vec
     except ImportError:

@@ -1,0 +1,55 @@
+"""Input files: one opener for every text file the package reads (training
+text, NER corpora, word2vec files), decompressing gzip / bz2 / xz by their
+magic bytes whatever the file is called, and one check that an input exists
+and is a file."""
+import bz2
+import gzip
+import lzma
+from pathlib import Path
+from typing import IO, Callable, Dict, Optional, Tuple, Union
+
+from ..errors import Errors, InputError
+
+PathLike = Union[str, Path]
+COMPRESSIONS: Dict[str, Tuple[bytes, Callable[..., IO[bytes]]]] = {
+    "gzip": (b"\x1f\x8b", gzip.open),
+    "bz2": (b"BZh", bz2.open),
+    "xz": (b"\xfd7zXZ\x00", lzma.open),
+}
+
+
+def check_input_file(path: PathLike, hint: str = "") -> Path:
+    """The path, if it is an existing file; else an InputError that says
+    whether it is missing or a directory, followed by `hint` (what to pass)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(Errors.E014.format(path=path, hint=hint).strip())
+    if not path.is_file():
+        raise InputError(Errors.E013.format(path=path, hint=hint).strip())
+    return path
+
+
+def detect_compression(path: PathLike) -> Optional[str]:
+    """"gzip", "bz2", "xz" (by magic bytes) or None for a plain file."""
+    with check_input_file(path).open("rb") as f:
+        head = f.read(6)
+    for name, (magic, _) in COMPRESSIONS.items():
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def open_text(path: PathLike, hint: str = "") -> IO[bytes]:
+    """Open a file for reading bytes, decompressing gzip/bz2/xz by magic bytes.
+
+    Bytes, not str: callers decode line by line, so that an error names the
+    line (`Errors.E040`).
+    path (PathLike): the file.
+    hint (str): what to pass instead, if the file is missing.
+    RETURNS (IO[bytes]): the (decompressed) stream.
+    """
+    path = check_input_file(path, hint)
+    compression = detect_compression(path)
+    if compression is not None:
+        return COMPRESSIONS[compression][1](path, "rb")
+    return path.open("rb")
