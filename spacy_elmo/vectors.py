@@ -12,9 +12,6 @@ Unlike `spacy init vectors`, rows stay in file order through deduplication
 (spaCy's `Vocab.deduplicate_vectors` sorts them), so `prune` really keeps the
 first (most frequent) rows, and no Lexeme is created per key.
 """
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Optional, Tuple, Union
 
@@ -25,6 +22,7 @@ from spacy.util import registry
 from spacy.vectors import Vectors
 
 from .errors import Errors, InputError
+from .io.atomic import atomic_dir, check_output_dir
 from .io.word2vec import read_word2vec
 
 DTYPES = ("float32", "float16")
@@ -193,25 +191,11 @@ def init_vectors(lang: str, vectors_path: PathLike, output_dir: PathLike, **kwar
         and ((output_dir / "config.cfg").exists() or not any(output_dir.iterdir()))
     ):
         raise InputError(Errors.E115.format(path=output_dir))
+    check_output_dir(output_dir, "OUTPUT_DIR")
     nlp = spacy.blank(lang)
     load_word2vec_vectors(nlp, vectors_path, **kwargs)
-    parent = output_dir.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", suffix=".tmp", dir=parent))
-    old = tmp.with_suffix(".old")
-    try:
+    with atomic_dir(output_dir) as tmp:
         nlp.to_disk(tmp)
-        if output_dir.exists():
-            os.replace(output_dir, old)
-        try:
-            os.replace(tmp, output_dir)
-        except OSError:
-            if old.exists():
-                os.replace(old, output_dir)
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     return nlp
 
 

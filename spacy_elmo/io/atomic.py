@@ -1,25 +1,123 @@
-"""Atomic output: write to a temporary file beside the target, then rename it
-into place, so a crash or Ctrl-C never leaves a half-written file."""
+"""Output that is never half-written: checks that an output path can be
+written before any long work starts, and temporary files or folders beside the
+target that are renamed into place only when complete.
+
+Temporary names carry the writer's host and PID
+(`.TARGET.HOST.PID.RANDOM.tmp`), so the next run that writes the same target
+removes the temporaries of writers that died (kill -9, out of memory) on this
+host, and says so; a temporary of a live process is left alone.
+"""
 import contextlib
 import os
+import shutil
+import socket
 import tempfile
+import warnings
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, List, Union
+
+from ..errors import Errors, OutputError, Warnings
 
 PathLike = Union[str, Path]
 
 
+def check_output_file(path: PathLike, what: str = "output file") -> Path:
+    """Fail now, not after the work, if a file cannot be written at `path`:
+    it is an existing directory, or its parent is a file or not writable.
+
+    path (PathLike): the file to write (its folder is created later).
+    what (str): what the path is, for the message ("OUTPUT_FILE", ...).
+    RETURNS (Path): the path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(Errors.E050.format(path=path, what=what))
+    _check_parent(path, what)
+    return path
+
+
+def check_output_dir(path: PathLike, what: str = "output directory") -> Path:
+    """Fail now if a directory cannot be created or written at `path`: it is an
+    existing file, or an existing directory / the nearest existing parent is
+    not writable."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(Errors.E051.format(path=path, what=what))
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise OutputError(Errors.E052.format(path=path, what=what, parent=path))
+        return path
+    _check_parent(path, what)
+    return path
+
+
+def _check_parent(path: Path, what: str) -> None:
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(Errors.E053.format(path=path, what=what, parent=parent))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(Errors.E052.format(path=path, what=what, parent=parent))
+
+
+def _temp_prefix(target: Path) -> str:
+    return f".{target.name}.{socket.gethostname()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(target: PathLike) -> List[Path]:
+    """Delete the temporaries for `target` that a dead process of this host
+    left beside it, with a warning naming each. RETURNS the removed paths."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    prefix = _temp_prefix(target)
+    removed: List[Path] = []
+    for entry in target.parent.iterdir():
+        if not entry.name.startswith(prefix):
+            continue
+        pid_text = entry.name[len(prefix) :].split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+        removed.append(entry)
+        warnings.warn(Warnings.W001.format(path=entry, pid=pid_text, target=target), stacklevel=3)
+    return removed
+
+
+def _new_temp(target: Path, suffix: str, directory: bool) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(target)
+    prefix = f"{_temp_prefix(target)}{os.getpid()}."
+    if directory:
+        return Path(tempfile.mkdtemp(dir=target.parent, prefix=prefix, suffix=suffix))
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=prefix, suffix=suffix)
+    os.close(fd)
+    return Path(name)
+
+
 @contextlib.contextmanager
-def atomic_path(target: PathLike, suffix: str = ".tmp", prefix: str = None) -> Iterator[Path]:
-    """Yield a temporary path beside `target` to write to (creating the
+def atomic_path(target: PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary file path beside `target` to write to (creating the
     folder). On success it is renamed onto `target` with the permissions a
     plain open() would give (0666 minus the umask; mkstemp creates 0600); on
     an exception it is deleted and `target` is untouched."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=target.parent, suffix=suffix, prefix=prefix)
-    os.close(fd)
-    tmp = Path(name)
+    target = check_output_file(target)
+    tmp = _new_temp(target, suffix, directory=False)
     try:
         yield tmp
         umask = os.umask(0)
@@ -29,6 +127,40 @@ def atomic_path(target: PathLike, suffix: str = ".tmp", prefix: str = None) -> I
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(target: PathLike) -> Iterator[Path]:
+    """Yield a temporary directory beside `target` to fill. On success it
+    replaces `target` (an existing `target` directory is moved aside and
+    deleted once the new one is in place; callers decide beforehand whether
+    it may be replaced); on an exception it is deleted."""
+    target = check_output_dir(Path(target))
+    tmp = _new_temp(target, ".tmp", directory=True)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
+        if not target.exists():
+            os.replace(tmp, target)
+            return
+        old = _new_temp(target, ".old", directory=True)
+        os.rmdir(old)
+        os.replace(target, old)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            os.replace(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def atomic_write_text(path: PathLike, text: str) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
+from tqdm import tqdm
 from ..about import __version__
 from ..errors import DownloadError, Errors
 from .atomic import atomic_path
@@ -215,15 +216,13 @@ def _download(
     url: str, target: Path, *, expected: Optional[str], progress: bool, timeout: float
 ) -> None:
     """Stream `url` into a temporary file beside `target`, verify it, rename it."""
-    from tqdm import tqdm
-
     def failed(err: object) -> DownloadError:
         # Name the exact file, so a copy placed by hand is found as cached.
         where = f"{target.parent} (as {target.name})"
         return DownloadError(Errors.E020.format(url=url, err=err, cache_dir=where, env_var=ENV_VAR))
 
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    with atomic_path(target, suffix=".part", prefix=f".{target.name}.") as tmp:
+    with atomic_path(target, suffix=".part") as tmp:
         with tmp.open("wb") as out:
             try:
                 response = urllib.request.urlopen(request, timeout=timeout)
