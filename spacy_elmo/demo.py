@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 import numpy
+import spacy
 
 DEMO_TEXT = Path(__file__).parent / "data" / "demo.txt"
 DEMO_WORDS = ("bank", "play")
@@ -27,8 +28,6 @@ def nearest_contexts(
     layer, cosine by the context-free layer 0, cosine by static word vectors
     (a spaCy pipeline with vectors, e.g. from `init-vectors`; None without),
     whether the nearest occurrence has the same sense (None if unknown))."""
-    import spacy
-
     nlp = spacy.blank("en") if vectors is None else spacy.load(vectors, exclude=["elmo"])
     nlp.add_pipe("elmo", config={"model": {"bilm": {"weights": weights}}, "mix": "top"})
     nlp.initialize()

@@ -3,7 +3,9 @@ import json
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
+import h5py
 import numpy
+import spacy
 import torch
 from tqdm import tqdm
 
@@ -11,7 +13,10 @@ from .bilm.chars import CharEncoder
 from .bilm.model import STATE_MODES, BiLM
 from .errors import ElmoError, Errors, InputError
 from .io.atomic import atomic_path
-from .models.bilm import _encode_batch
+from .io.pretrained import load_pretrained_bilm
+from .io.text import open_text
+from .models.bilm import _encode_batch, get_bilm
+from .pipeline.elmo import Elmo
 
 OUTPUTS = ("all", "top", "average")
 
@@ -19,17 +24,13 @@ OUTPUTS = ("all", "top", "average")
 def read_sentences(path: Union[str, Path]) -> List[List[str]]:
     """One whitespace-tokenized sentence per line; blank lines are an error."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(Errors.E013.format(path=path, hint="Pass a text file, one sentence per line."))
     sentences: List[List[str]] = []
-    with path.open("rb") as handle:
+    with open_text(path, "Pass a text file, one sentence per line.") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf8")
             except UnicodeDecodeError as err:
-                raise InputError(
-                    Errors.E040.format(path=path, line=number, why=f"not valid UTF-8 ({err})")
-                ) from None
+                raise InputError(Errors.E040.format(path=path, line=number, err=err)) from None
             tokens = line.split()
             if not tokens:
                 raise InputError(Errors.E043.format(path=path, line=number))
@@ -97,8 +98,6 @@ def embed_file(
 
     RETURNS (Tuple[int, int]): sentences and tokens embedded.
     """
-    import h5py
-
     if output not in OUTPUTS:
         raise ElmoError(Errors.E044.format(output=output))
     sentences = read_sentences(input_file)
@@ -114,15 +113,27 @@ def embed_file(
     return len(sentences), sum(len(s) for s in sentences)
 
 
+def is_spacy_pipeline(path: Union[str, Path]) -> bool:
+    path = Path(path)
+    return path.is_dir() and (path / "config.cfg").exists() and (path / "meta.json").exists()
+
+
 def load_for_cli(
     weights: Optional[str], options_file: Optional[str], weight_file: Optional[str], gpu_id: int
 ) -> BiLM:
-    """The biLM named on the command line, on the requested device."""
-    from .io.pretrained import load_pretrained_bilm
-
+    """The biLM named on the command line, on the requested device: a preset,
+    a weights directory, a pair of files, or the elmo component of a saved
+    spaCy pipeline."""
     if weights is None and options_file is None and weight_file is None:
         weights = "default"
-    bilm = load_pretrained_bilm(weights, options_file=options_file, weight_file=weight_file)
+    if options_file is None and weight_file is None and weights and is_spacy_pipeline(weights):
+        nlp = spacy.load(weights)
+        elmo = [c for _, c in nlp.pipeline if isinstance(c, Elmo)]
+        if not elmo:
+            raise ElmoError(Errors.E042.format(path=weights, pipes=nlp.pipe_names))
+        bilm = get_bilm(elmo[0].model)
+    else:
+        bilm = load_pretrained_bilm(weights, options_file=options_file, weight_file=weight_file)
     if gpu_id >= 0:
         bilm.to(torch.device("cuda", gpu_id))
     return bilm

@@ -3,6 +3,7 @@
 learning curves can be compared across runs (the project's results step
 reads it)."""
 import json
+import sys
 import time
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, Optional, Tuple
@@ -18,8 +19,6 @@ def create_jsonl_logger_v1(path: Optional[str] = None, progress_bar: bool = Fals
     console = registry.loggers.get("spacy.ConsoleLogger.v2")(progress_bar=progress_bar)
 
     def setup(nlp, stdout: IO = None, stderr: IO = None) -> Tuple[Callable[[Optional[Dict[str, Any]]], None], Callable[[], None]]:
-        import sys
-
         log_console, finalize_console = console(nlp, stdout or sys.stdout, stderr or sys.stderr)
         if path is None:
             return log_console, finalize_console

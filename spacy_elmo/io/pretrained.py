@@ -1,12 +1,11 @@
-"""Load a ready-to-use biLM from whatever names it: a preset, a directory, a
-pair of files, or a saved spaCy pipeline with an elmo component."""
+"""Load a ready-to-use biLM from whatever names it: a preset, a directory or
+a pair of files (paths or URLs), with its warm state estimated."""
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional
 
 import srsly
 
 from ..bilm.model import BiLM
-from ..errors import ElmoError, Errors
 from .download import resolve_weights
 from .weights import load_bilm
 
@@ -19,11 +18,6 @@ def warmup_sentences() -> List[List[str]]:
     return [line.split() for line in srsly.read_json(DATA_DIR / "warmup.json")]
 
 
-def is_spacy_pipeline(path: Union[str, Path]) -> bool:
-    path = Path(path)
-    return path.is_dir() and (path / "config.cfg").exists() and (path / "meta.json").exists()
-
-
 def load_pretrained_bilm(
     weights: Optional[str] = "default",
     *,
@@ -32,20 +26,9 @@ def load_pretrained_bilm(
 ) -> BiLM:
     """A BiLM in eval mode with its warm state set.
 
-    weights (Optional[str]): preset name, directory with options.json +
-        weights.hdf5, or a saved spaCy pipeline directory with an "elmo"
-        component. Ignored when options_file and weight_file are given.
+    weights (Optional[str]): preset name or directory with options.json +
+        weights.hdf5. Ignored when options_file and weight_file are given.
     """
-    if options_file is None and weight_file is None and weights and is_spacy_pipeline(weights):
-        import spacy
-
-        from ..models.bilm import get_bilm
-
-        nlp = spacy.load(weights)
-        for _, component in nlp.pipeline:
-            if component.__class__.__name__ == "Elmo":
-                return get_bilm(component.model)
-        raise ElmoError(Errors.E042.format(path=weights, pipes=nlp.pipe_names))
     options_path, weights_path = resolve_weights(
         weights, options_file=options_file, weight_file=weight_file
     )

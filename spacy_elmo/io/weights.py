@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Tuple, Union
 
+import h5py
 import numpy
 import torch
 
@@ -103,8 +104,6 @@ class _StackedW0:
 def load_weights(model: BiLM, weight_file: PathLike) -> None:
     """Copy every dataset of a bilm-tf weights.hdf5 into `model`, checking
     names and shapes against the model's config."""
-    import h5py
-
     path = Path(weight_file)
     if not path.exists():
         raise WeightsError(
@@ -157,8 +156,6 @@ def export_bilm(
     extra (Dict[str, ndarray]): more datasets (e.g. a softmax under its own group).
     RETURNS (Path): output_dir.
     """
-    import h5py
-
     output_dir = Path(output_dir)
     arrays = {entry.name: entry.get(model) for entry in _entries(model.config)}
     arrays.update(extra or {})

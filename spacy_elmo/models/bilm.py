@@ -19,6 +19,7 @@ from ..bilm.chars import BOS_TOKEN, EOS_TOKEN, CharEncoder
 from ..bilm.config import BiLMConfig
 from ..bilm.model import STATE_MODES, BiLM
 from ..errors import ElmoError, Errors
+from ..io.pretrained import load_pretrained_bilm
 
 InT = List[Sequence[str]]
 OutT = List[Floats3d]  # per sequence (n_layers + 1, n_tokens, 2 * projection_dim)
@@ -134,8 +135,6 @@ def init(model: Model, X: Optional[InT] = None, Y: Optional[OutT] = None) -> Non
     """Load the weights named in the config (once) and estimate the warm state."""
     if model.shims[0]._model is not None:
         return
-    from ..io.pretrained import load_pretrained_bilm
-
     attrs = model.attrs
     bilm = load_pretrained_bilm(
         attrs["weights"], options_file=attrs["options_file"], weight_file=attrs["weight_file"]

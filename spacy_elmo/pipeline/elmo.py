@@ -4,6 +4,7 @@ import os
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 import numpy
+import torch
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
@@ -76,8 +77,6 @@ def _guard_forked_process() -> None:
     are the parallelism."""
     global _PARENT_PID
     if os.getpid() != _PARENT_PID:
-        import torch
-
         torch.set_num_threads(1)
         _PARENT_PID = os.getpid()
 

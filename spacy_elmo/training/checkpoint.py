@@ -11,6 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
 
+import h5py
 import numpy
 import torch
 
@@ -83,8 +84,6 @@ def export_model(model: BiLanguageModel, vocab: Vocab, output_dir: PathLike) -> 
 
 def load_model(model_dir: PathLike) -> Tuple[BiLanguageModel, Vocab]:
     """Load an exported model directory (model-last/ or model-best/)."""
-    import h5py
-
     model_dir = Path(model_dir)
     needed = ("options.json", "weights.hdf5", "vocab.txt")
     missing = [n for n in needed if not (model_dir / n).exists()]

@@ -5,6 +5,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from confection import ConfigValidationError
+from thinc.api import Config
+
 from ..bilm.config import BiLMConfig
 from ..errors import Errors, OptionsError
 
@@ -64,13 +67,9 @@ class PretrainSettings:
 
 def load_config(path: Union[str, Path], overrides: Dict[str, Any] = {}):
     """Read a .cfg with thinc's Config, applying `--section.key value` overrides."""
-    from thinc.api import Config
-
     path = Path(path)
     if not path.exists():
         raise OptionsError(Errors.E013.format(path=path, hint="Pass a config such as configs/bilm_tiny.cfg."))
-    from confection import ConfigValidationError
-
     try:
         return Config().from_disk(path, overrides=dict(overrides), interpolate=True)
     except ConfigValidationError as err:

@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Union
 
+import h5py
 import numpy
 import torch
 
@@ -31,8 +32,6 @@ def dump_token_embeddings(model: BiLM, vocab_file: PathLike, output_file: PathLi
     """Write `embedding` *Shape:* (n_words, projection_dim) to an hdf5 file
     (temporary file + rename). The vocab file has one word a line, no
     duplicates. RETURNS (int): the number of words."""
-    import h5py
-
     words = read_word_list(vocab_file)
     vectors = token_embeddings(model, words)
     with atomic_path(output_file, suffix=".hdf5.tmp") as tmp:
