@@ -46,7 +46,13 @@ def token_char_ids(token: str, max_chars: int = 50) -> numpy.ndarray:
 
 
 class CharEncoder:
-    """Encodes tokens to character ids, caching each distinct token."""
+    """Encodes tokens and batches of sentences to character ids, caching the
+    ids of each distinct token (up to `cache_size` tokens). The one char-id
+    encoder of the package: the biLM owns one (`BiLM.chars`).
+
+    max_chars (int): ids per token, markers included.
+    cache_size (int): distinct tokens whose ids are kept (0: no cache).
+    """
 
     def __init__(self, max_chars: int = 50, cache_size: int = 200_000):
         self.max_chars = max_chars
@@ -68,23 +74,29 @@ class CharEncoder:
             return numpy.zeros((0, self.max_chars), dtype=numpy.int64)
         return numpy.stack(rows)
 
+    def encode_batch(self, sentences: Sequence[Sequence[str]], add_markers: bool = True) -> numpy.ndarray:
+        """Character ids of tokenized sentences, padded with 0.
+
+        sentences (Sequence[Sequence[str]]): tokens per sentence.
+        add_markers (bool): wrap each sentence in <S> ... </S> as bilm-tf does.
+        RETURNS (numpy.ndarray[int64]): *Shape:* (batch, longest (+ 2), max_chars)
+        """
+        extra = 2 if add_markers else 0
+        seq = max((len(s) for s in sentences), default=0) + extra
+        out = numpy.zeros((len(sentences), seq, self.max_chars), dtype=numpy.int64)
+        for i, sentence in enumerate(sentences):
+            tokens = [BOS_TOKEN, *sentence, EOS_TOKEN] if add_markers else list(sentence)
+            out[i, : len(tokens)] = self.encode(tokens)
+        return out
+
 
 def batch_to_ids(
     sentences: Sequence[Sequence[str]], max_chars: int = 50, add_markers: bool = True
 ) -> torch.Tensor:
-    """Character ids of a batch of tokenized sentences, padded with 0.
+    """Character ids of a batch of tokenized sentences, padded with 0
+    (`CharEncoder.encode_batch` without a cache, as a tensor).
 
-    sentences (Sequence[Sequence[str]]): tokens per sentence.
-    add_markers (bool): wrap each sentence in <S> ... </S> as bilm-tf does.
     RETURNS (torch.Tensor[int64]): *Shape:* (batch, max_len (+2), max_chars)
     """
-    extra = 2 if add_markers else 0
-    max_len = max((len(s) for s in sentences), default=0) + extra
-    out = numpy.zeros((len(sentences), max_len, max_chars), dtype=numpy.int64)
-    for i, sentence in enumerate(sentences):
-        tokens = list(sentence)
-        if add_markers:
-            tokens = [BOS_TOKEN] + tokens + [EOS_TOKEN]
-        for j, token in enumerate(tokens):
-            out[i, j] = token_char_ids(token, max_chars)
-    return torch.from_numpy(out)
+    encoder = CharEncoder(max_chars, cache_size=0)
+    return torch.from_numpy(encoder.encode_batch(sentences, add_markers))
