@@ -130,7 +130,7 @@ def run_component(model: BiLM, sentences, token_budget: int, bf16: bool = False)
     # reset mode: the baseline starts every sentence from the zero state too
     elmo = nlp.add_pipe(
         "elmo", config={"model": {"token_budget": token_budget,
-                           "bilm": {"state_mode": "reset", "mixed_precision": bf16}}}
+                           "bilm": {"state_mode": "reset", "precision": "bf16" if bf16 else "fp32"}}}
     )
     set_bilm(elmo.model, model)
     docs = [Doc(nlp.vocab, words=s, sent_starts=[True] + [False] * (len(s) - 1)) for s in sentences]

@@ -9,13 +9,12 @@ import spacy
 import torch
 from tqdm import tqdm
 
-from .bilm.chars import CharEncoder
-from .bilm.model import STATE_MODES, BiLM
+from .bilm.model import BiLM, check_state_mode, keeps_row_order
 from .errors import ElmoError, Errors, InputError
 from .io.atomic import atomic_path
 from .io.pretrained import load_pretrained_bilm
 from .io.text import open_text
-from .models.bilm import _encode_batch, get_bilm
+from .models.bilm import get_bilm
 from .pipeline.elmo import Elmo
 
 OUTPUTS = ("all", "top", "average")
@@ -62,19 +61,13 @@ def embed_sentences(
     the other modes they run sorted by length, which is faster and gives the
     same vectors.
     """
-    if mode not in STATE_MODES:
-        raise ElmoError(Errors.E030.format(mode=mode))
     order = list(range(len(sentences)))
-    if mode != "carry":
+    if not keeps_row_order(check_state_mode(mode, "--state-mode")):
         order.sort(key=lambda i: -len(sentences[i]))
-    encoder = CharEncoder(bilm.config.max_chars)
     bar = tqdm(total=len(sentences), unit="sent", disable=not progress, desc="embed")
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
-        char_ids = torch.from_numpy(
-            _encode_batch(encoder, [sentences[i] for i in rows], bilm.config.max_chars)
-        )
-        layers, n_tokens = bilm.embed(char_ids, mode=mode)
+        layers, n_tokens = bilm.embed_sentences([sentences[i] for i in rows], mode=mode)
         layers = layers.float().cpu().numpy()
         for row, (index, n) in enumerate(zip(rows, n_tokens.tolist())):
             yield index, layers[row, :, :n]

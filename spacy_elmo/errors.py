@@ -71,10 +71,29 @@ class Errors:
         "Ambiguous ELMo weights: {why}. Pass either a preset name / directory, "
         "or both options_file and weight_file (local paths or URLs)."
     )
-    E030 = "Unknown state mode '{mode}': use one of 'warm', 'reset', 'carry'."
+    E030 = (
+        "{key}: unknown state mode '{mode}'. Use one of 'warm' (the default: a fixed "
+        "start state), 'reset' (zeros) or 'carry' (bilm-tf/AllenNLP's stateful batches)."
+    )
     E031 = (
         "Unknown mix '{mix}'. Use 'average', 'top', 'concat' or a list of "
         "{n} weights (one per ELMo layer, layer 0 = the char-CNN)."
+    )
+    E033 = (
+        "{key}: unknown precision '{value}'. Use one of {options} (fp32 is exact; "
+        "tf32, bf16 and fp16 are faster and not exact)."
+    )
+    E034 = (
+        "{key}: precision 'fp16' needs a CUDA GPU. Use 'bf16' or 'fp32' on the "
+        "CPU, or pass --gpu-id."
+    )
+    E035 = (
+        "learn_rate_scale must be >= 0 ([components.elmo.model.bilm] "
+        "learn_rate_scale), not {value!r}."
+    )
+    E036 = (
+        "No spacy-elmo.ElmoBiLM layer in the model '{name}'. Pass the elmo "
+        "component's model or a spacy-elmo.ElmoEncoder."
     )
     E040 = (
         "{path}, line {line}: not valid UTF-8 ({err}). Convert the file to UTF-8, "
@@ -156,10 +175,6 @@ class Errors:
         "{path}: '{key}' has shape {shape}, but the model and vocab.txt ({n_vocab} "
         "tokens) need {expected}."
     )
-    E213 = (
-        "Mixed precision '{dtype}' needs a CUDA GPU ([training] mixed_precision). "
-        "Use mixed_precision = \"no\" on CPU, or pass --gpu-id."
-    )
     E214 = (
         "{path}: the vocabulary must start with '<S>', '</S>', '<UNK>' (found "
         "{found}). Build it with spacy_elmo.training.vocab.build_vocab or add them "
@@ -169,6 +184,11 @@ class Errors:
         "{path}: the model to start from (training.init_model) has another shape "
         "than the config's [model] ({diff}). Make [model] match its options.json, "
         "or start from a random init with training.init_model = null."
+    )
+    E216 = (
+        "{path}: [training] mixed_precision is now [training] precision, with the "
+        "component's vocabulary: \"fp32\" (exact; was \"no\"), \"tf32\", \"bf16\" or "
+        "\"fp16\". Rename the key (you set {value!r})."
     )
 
     # word2vec -> spaCy static vectors (io/word2vec.py, vectors.py)

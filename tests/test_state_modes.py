@@ -73,7 +73,7 @@ def test_unknown_mode(bilm):
 def test_bf16_mode_is_close_to_fp32(bilm):
     ids = batch_to_ids(SENTENCES[:4])
     exact, n = bilm.embed(ids, mode="reset")
-    approx, n2 = bilm.embed(ids, mode="reset", bf16=True)
+    approx, n2 = bilm.embed(ids, mode="reset", precision="bf16")
     assert torch.equal(n, n2) and approx.dtype == torch.float32
     deviation = (exact - approx).abs().max().item()
     assert 0 < deviation < 0.1  # bf16 has ~3 significant digits

@@ -11,6 +11,10 @@ different vectors on each call?):
 - "warm" (default): every sentence starts from one fixed state, estimated once
   by running the model in carry mode over built-in warm-up text and saved with
   the model. Deterministic like "reset", closer to "carry" in distribution.
+
+This module is the one place that says what each mode means:
+`check_state_mode` validates a mode, `keeps_row_order` says whether batches
+must keep their rows in input order (carry: row i continues row i).
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -18,11 +22,28 @@ import torch
 from torch import nn
 
 from .char_cnn import CharCNN
-from .chars import batch_to_ids
+from ..errors import ElmoError, Errors
+from .chars import CharEncoder
 from .config import BiLMConfig
 from .lstm import BiLstm, LstmState
+from .precision import precision_scope
 
 STATE_MODES = ("warm", "reset", "carry")
+
+
+def check_state_mode(mode: str, key: str = "state_mode") -> str:
+    """The mode if it is one of STATE_MODES, else an ElmoError naming `key`
+    (the config key or flag the value came from)."""
+    if mode not in STATE_MODES:
+        raise ElmoError(Errors.E030.format(key=key, mode=mode))
+    return mode
+
+
+def keeps_row_order(mode: str) -> bool:
+    """Whether batches must keep their rows in input order: in "carry" mode
+    row i of a batch continues row i of the previous one; the other modes
+    give every sentence the same start, so rows may be sorted by length."""
+    return check_state_mode(mode) == "carry"
 
 
 class BiLM(nn.Module):
@@ -41,6 +62,15 @@ class BiLM(nn.Module):
         self.register_buffer("warm_h", torch.zeros(n, 2, p))
         self.register_buffer("warm_c", torch.zeros(n, 2, d))
         self._carry: Optional[LstmState] = None
+        self.chars = CharEncoder(config.max_chars)
+
+    def char_ids(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
+        """Character ids of tokenized sentences with the <S> / </S> markers,
+        from this biLM's own encoder (which caches each token's ids).
+
+        RETURNS (torch.Tensor[int64]): *Shape:* (batch, longest + 2, max_chars), on the CPU.
+        """
+        return torch.from_numpy(self.chars.encode_batch(sentences))
 
     @property
     def device(self) -> torch.device:
@@ -87,14 +117,13 @@ class BiLM(nn.Module):
             h = self.warm_h.unsqueeze(2).expand(n, 2, batch, -1).contiguous()
             c = self.warm_c.unsqueeze(2).expand(n, 2, batch, -1).contiguous()
             return h, c
-        if mode == "carry":
-            h0, c0 = self.lstm.zero_state(batch, self.warm_h)
-            if self._carry is not None:
-                rows = min(batch, self._carry[0].shape[2])
-                h0[:, :, :rows] = self._carry[0][:, :, :rows]
-                c0[:, :, :rows] = self._carry[1][:, :, :rows]
-            return h0, c0
-        raise ValueError(f"Unknown state mode {mode!r}: use one of {STATE_MODES}")
+        check_state_mode(mode)
+        h0, c0 = self.lstm.zero_state(batch, self.warm_h)
+        if self._carry is not None:
+            rows = min(batch, self._carry[0].shape[2])
+            h0[:, :, :rows] = self._carry[0][:, :, :rows]
+            c0[:, :, :rows] = self._carry[1][:, :, :rows]
+        return h0, c0
 
     def _remember(self, final: LstmState) -> None:
         """Carry mode: keep each row's final state for the same row next time.
@@ -126,17 +155,27 @@ class BiLM(nn.Module):
         mask = torch.arange(seq, device=stacked.device).unsqueeze(0) < n_tokens.unsqueeze(1)
         return stacked * mask[:, None, :, None].to(stacked.dtype), n_tokens, final
 
+    def embed_sentences(
+        self, sentences: Sequence[Sequence[str]], mode: str = "warm", precision: str = "fp32"
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """`embed` for tokenized sentences (markers are added).
+
+        sentences (Sequence[Sequence[str]]): tokens per sentence.
+        RETURNS (Tuple[Tensor, Tensor]): as `embed`.
+        """
+        return self.embed(self.char_ids(sentences), mode=mode, precision=precision)
+
     @torch.inference_mode()
     def embed(
-        self, char_ids: torch.Tensor, mode: str = "warm", bf16: bool = False
+        self, char_ids: torch.Tensor, mode: str = "warm", precision: str = "fp32"
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """ELMo layers for sentences, inference only: no dropout, no autograd
         graph. In "carry" mode the final states are kept for the next call.
 
         char_ids (torch.Tensor[int64]): *Shape:* (batch, seq, max_chars), with markers.
         mode (str): "warm", "reset" or "carry".
-        bf16 (bool): opt-in bfloat16 autocast of matmuls and convolutions
-            (fast on GPUs and CPUs with bf16 instructions; not exact).
+        precision (str): "fp32" (exact, the default), "tf32", "bf16" or "fp16"
+            (see bilm/precision.py).
         RETURNS (Tuple[Tensor, Tensor]): layers *Shape:* (batch, n_layers + 1,
             seq - 2, 2 * projection_dim), zero at padding, and token counts
             *Shape:* (batch,).
@@ -145,7 +184,7 @@ class BiLM(nn.Module):
         self.eval()
         try:
             state = self.initial_state(mode, char_ids.shape[0])
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            with precision_scope(precision, self.device.type):
                 layers, n_tokens, final = self.elmo_layers(char_ids, state)
             layers = layers.float()
         finally:
@@ -168,7 +207,7 @@ class BiLM(nn.Module):
         try:
             for start in range(0, len(sentences), batch_size):
                 chunk = sentences[start : start + batch_size]
-                self.embed(batch_to_ids(chunk, self.config.max_chars), mode="carry")
+                self.embed_sentences(chunk, mode="carry")
             if self._carry is None:
                 return
             h, c = self._carry

@@ -5,28 +5,27 @@ as the parameters, so a saved pipeline rebuilds the biLM without the original
 options.json / weights.hdf5.
 """
 import io
-import json
 from typing import Callable, List, Optional, Sequence, Tuple
 
-import numpy
 import srsly
 import torch
 from spacy.util import registry
 from thinc.api import Model, PyTorchShim, get_torch_default_device, torch2xp, xp2torch
 from thinc.types import Floats3d
 
-from ..bilm.chars import BOS_TOKEN, EOS_TOKEN, CharEncoder
 from ..bilm.config import BiLMConfig
-from ..bilm.model import STATE_MODES, BiLM
+from ..bilm.model import BiLM, check_state_mode, keeps_row_order
+from ..bilm.precision import check_precision, precision_scope
 from ..errors import ElmoError, Errors
 from ..io.pretrained import load_pretrained_bilm
 
 InT = List[Sequence[str]]
 OutT = List[Floats3d]  # per sequence (n_layers + 1, n_tokens, 2 * projection_dim)
+KEY = "[components.elmo.model.bilm]"
 
 
-@registry.architectures("spacy-elmo.ElmoBiLM.v1")
-def build_elmo_bilm_v1(
+@registry.architectures("spacy-elmo.ElmoBiLM.v2")
+def build_elmo_bilm_v2(
     *,
     weights: Optional[str] = "default",
     options_file: Optional[str] = None,
@@ -34,7 +33,7 @@ def build_elmo_bilm_v1(
     state_mode: str = "warm",
     fine_tune: bool = False,
     learn_rate_scale: float = 1.0,
-    mixed_precision: bool = False,
+    precision: str = "fp32",
 ) -> Model[InT, OutT]:
     """The character-CNN biLM of ELMo as a thinc Model.
 
@@ -48,22 +47,18 @@ def build_elmo_bilm_v1(
     learn_rate_scale (float): when fine-tuning, the biLM's updates are this
         fraction of the optimizer's (its own learning rate: 0.1 = a tenth of
         [training.optimizer] learn_rate; exact for SGD and Adam).
-    mixed_precision (bool): opt-in bfloat16 autocast at inference (and the
-        shim's autocast on GPU); faster where bf16 is native, not exact.
+    precision (str): "fp32" (exact, the default), "tf32", "bf16" or "fp16"
+        (CUDA only), at inference and when fine-tuning (bilm/precision.py).
     RETURNS (Model[List[Sequence[str]], List[Floats3d]]): per sequence, all
         ELMo layers (n_layers + 1, n_tokens, 2 * projection_dim).
     """
-    if state_mode not in STATE_MODES:
-        raise ElmoError(Errors.E030.format(mode=state_mode))
+    check_state_mode(state_mode, KEY + " state_mode")
+    check_precision(precision, KEY + " precision", "cuda")
     if not learn_rate_scale >= 0:
-        raise ElmoError(
-            f"learn_rate_scale must be >= 0 ([components.elmo.model.bilm] "
-            f"learn_rate_scale), not {learn_rate_scale!r}."
-        )
+        raise ElmoError(Errors.E035.format(value=learn_rate_scale))
     shim = ElmoShim(
         None,
         learn_rate_scale=learn_rate_scale,
-        mixed_precision=mixed_precision,
         serialize_model=serialize_bilm,
         deserialize_model=deserialize_bilm,
     )
@@ -79,8 +74,28 @@ def build_elmo_bilm_v1(
             "state_mode": state_mode,
             "fine_tune": fine_tune,
             "learn_rate_scale": learn_rate_scale,
-            "mixed_precision": mixed_precision,
+            "precision": precision,
         },
+    )
+
+
+@registry.architectures("spacy-elmo.ElmoBiLM.v1")
+def build_elmo_bilm_v1(
+    *,
+    weights: Optional[str] = "default",
+    options_file: Optional[str] = None,
+    weight_file: Optional[str] = None,
+    state_mode: str = "warm",
+    fine_tune: bool = False,
+    learn_rate_scale: float = 1.0,
+    mixed_precision: bool = False,
+) -> Model[InT, OutT]:
+    """ElmoBiLM.v2 with `mixed_precision` (a bool) for `precision`: true is
+    "bf16", false "fp32". Arguments otherwise as in v2."""
+    return build_elmo_bilm_v2(
+        weights=weights, options_file=options_file, weight_file=weight_file,
+        state_mode=state_mode, fine_tune=fine_tune, learn_rate_scale=learn_rate_scale,
+        precision="bf16" if mixed_precision else "fp32",
     )
 
 
@@ -114,7 +129,7 @@ def find_bilm_node(model: Model) -> Model:
     for node in model.walk():
         if node.name == "elmo_bilm":
             return node
-    raise ElmoError(f"No spacy-elmo.ElmoBiLM.v1 layer in the model '{model.name}'.")
+    raise ElmoError(Errors.E036.format(name=model.name))
 
 
 def get_bilm(model: Model) -> BiLM:
@@ -144,18 +159,19 @@ def init(model: Model, X: Optional[InT] = None, Y: Optional[OutT] = None) -> Non
 
 def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Callable]:
     bilm = get_bilm(model)
-    encoder = _char_encoder(bilm)
-    char_ids = torch.from_numpy(_encode_batch(encoder, X, bilm.config.max_chars))
-    mode = model.attrs["state_mode"]
+    mode, precision = model.attrs["state_mode"], model.attrs["precision"]
+    check_precision(precision, KEY + " precision", bilm.device.type)
     if not (is_train and model.attrs["fine_tune"]):
-        layers, n_tokens = bilm.embed(char_ids, mode=mode, bf16=model.attrs["mixed_precision"])
+        layers, n_tokens = bilm.embed_sentences(X, mode=mode, precision=precision)
         return _split(model, layers, n_tokens), lambda dY: []
     # Fine-tuning: a differentiable pass (dropout on); the shim's finish_update
     # applies the optimizer to every parameter that received a gradient.
     _apply_fine_tune(bilm, True)
     bilm.train()
-    state = bilm.initial_state("reset" if mode == "carry" else mode, len(X))
-    layers, n_tokens, _ = bilm.elmo_layers(char_ids, state)
+    state = bilm.initial_state("reset" if keeps_row_order(mode) else mode, len(X))
+    with precision_scope(precision, bilm.device.type):
+        layers, n_tokens, _ = bilm.elmo_layers(bilm.char_ids(X), state)
+    layers = layers.float()
 
     def backprop(dY: OutT) -> List:
         grad = torch.zeros_like(layers)
@@ -171,24 +187,6 @@ def _split(model: Model, layers: torch.Tensor, n_tokens: torch.Tensor) -> OutT:
     """(batch, L, seq, dim) tensor -> per row (L, n_tokens, dim) arrays."""
     arrays = torch2xp(layers.float()) if layers.device.type != "cpu" else layers.float().numpy()
     return [arrays[i, :, : int(n)] for i, n in enumerate(n_tokens.tolist())]
-
-
-def _char_encoder(bilm: BiLM) -> CharEncoder:
-    """The biLM's token -> char ids cache (a plain attribute: not serialized)."""
-    encoder = getattr(bilm, "_char_encoder", None)
-    if encoder is None:
-        encoder = CharEncoder(bilm.config.max_chars)
-        bilm._char_encoder = encoder
-    return encoder
-
-
-def _encode_batch(encoder: CharEncoder, X: InT, max_chars: int) -> numpy.ndarray:
-    """*Shape:* (batch, max_len + 2, max_chars), <S>/</S> around each sequence."""
-    seq = max((len(x) for x in X), default=0) + 2
-    out = numpy.zeros((len(X), seq, max_chars), dtype=numpy.int64)
-    for i, tokens in enumerate(X):
-        out[i, : len(tokens) + 2] = encoder.encode([BOS_TOKEN, *tokens, EOS_TOKEN])
-    return out
 
 
 def _apply_fine_tune(bilm: BiLM, fine_tune: bool) -> None:

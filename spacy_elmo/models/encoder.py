@@ -7,6 +7,7 @@ from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats3d
 
+from ..bilm.model import keeps_row_order
 from ..errors import ElmoError
 from .listener import replace_listener, replace_listener_cfg
 
@@ -19,7 +20,7 @@ def build_elmo_encoder_v1(
 ) -> Model[List[Doc], List[Floats3d]]:
     """All ELMo layers for each Doc.
 
-    bilm (Model): a `spacy-elmo.ElmoBiLM.v1` model (token sequences -> layers).
+    bilm (Model): a `spacy-elmo.ElmoBiLM` model (token sequences -> layers).
     max_length (int): longest sequence given to the biLM; longer sentences (or
         Docs without sentence boundaries) are split into chunks this long.
     token_budget (int): padded tokens per biLM batch (rows x (longest row + 2)).
@@ -57,8 +58,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats3
     n_layers, width = torch_bilm.config.n_elmo_layers, torch_bilm.config.output_dim
     segments = [seg for i, doc in enumerate(docs) for seg in _segments(i, doc, model.attrs["max_length"])]
     outputs = [model.ops.alloc3f(n_layers, len(doc), width) for doc in docs]
-    # carry mode: rows keep their order across batches (bilm-tf semantics).
-    if bilm.attrs["state_mode"] != "carry":
+    if not keeps_row_order(bilm.attrs["state_mode"]):
         segments.sort(key=lambda s: s[1] - s[2])
     callbacks = []
     for batch in _batches(segments, model.attrs["token_budget"]):

@@ -25,13 +25,14 @@ max_length = 256
 token_budget = 4096
 
 [model.bilm]
-@architectures = "spacy-elmo.ElmoBiLM.v1"
+@architectures = "spacy-elmo.ElmoBiLM.v2"
 weights = "default"
 options_file = null
 weight_file = null
 state_mode = "warm"
 fine_tune = false
-mixed_precision = false
+learn_rate_scale = 1.0
+precision = "fp32"
 """
 DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 

@@ -9,11 +9,11 @@ from confection import ConfigValidationError
 from thinc.api import Config
 
 from ..bilm.config import BiLMConfig
+from ..bilm.precision import PRECISIONS
 from ..errors import Errors, OptionsError
 
 OPTIMIZERS = ("adagrad", "adam")
 SOFTMAXES = ("auto", "full", "sampled")
-PRECISIONS = ("no", "bf16", "fp16")
 
 
 @dataclass
@@ -47,7 +47,7 @@ class TrainSettings:
     eval_every: int
     eval_max_windows: int
     checkpoint_every: int
-    mixed_precision: str
+    precision: str
     init_model: Optional[str] = None
 
 
@@ -100,6 +100,8 @@ def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSett
             )
         return value
 
+    if isinstance(config.get("training"), dict) and "mixed_precision" in config["training"]:
+        raise OptionsError(Errors.E216.format(path=path, value=config["training"]["mixed_precision"]))
     pos = lambda v: v > 0  # noqa: E731
     nonneg = lambda v: v >= 0  # noqa: E731
     num = (int, float)
@@ -155,9 +157,7 @@ def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSett
         eval_every=get("training", "eval_every", (int,), nonneg, "0 (only at the end) or more"),
         eval_max_windows=get("training", "eval_max_windows", (int,), nonneg, "0 (whole dev set) or more"),
         checkpoint_every=get("training", "checkpoint_every", (int,), nonneg),
-        mixed_precision=get(
-            "training", "mixed_precision", (str,), lambda v: v in PRECISIONS, f"one of {PRECISIONS}"
-        ),
+        precision=get("training", "precision", (str,), lambda v: v in PRECISIONS, f"one of {PRECISIONS}"),
     )
     # optional: configs written before it existed start from a random init
     if "init_model" in config["training"]:  # [training] is a dict: its keys were read above

@@ -10,7 +10,6 @@ import math
 import os
 import signal
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
@@ -18,6 +17,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from ..bilm.precision import autocast, check_precision, fp32_flags
 from ..errors import Errors, InputError, OptionsError
 from ..io.atomic import atomic_write_text
 from .checkpoint import CHECKPOINT, export_model, load_checkpoint, load_model, option_diffs, save_checkpoint, vocab_digest
@@ -115,8 +115,7 @@ def pretrain(
     t = settings.training
     output_dir = Path(output_dir)
     rank, world_size, device = _setup_distributed(gpu_id)
-    if t.mixed_precision != "no" and device.type != "cuda":
-        raise OptionsError(Errors.E213.format(dtype=t.mixed_precision))
+    check_precision(t.precision, "[training] precision", device.type)
     train_files = expand_paths(settings.data.train, "paths.train")
     if not train_files:
         raise OptionsError(Errors.E205.format(path="config", key="paths.train"))
@@ -174,9 +173,7 @@ def pretrain(
     net: torch.nn.Module = model
     if world_size > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.mixed_precision)
-    autocast = (lambda: torch.autocast("cuda", dtype=amp_dtype)) if amp_dtype else nullcontext
-    scaler = torch.amp.GradScaler("cuda") if t.mixed_precision == "fp16" else None
+    scaler = torch.amp.GradScaler("cuda") if t.precision == "fp16" else None
     tokens_per_step = t.batch_size * t.unroll_steps * world_size
     last_dev: Dict[str, Any] = {}
 
@@ -244,15 +241,16 @@ def pretrain(
                     break
             elif batch is None:
                 break
-            with autocast():
-                loss, sums, n, state = net(batch.to(device), state, sampler)
-            state = tuple(s.detach() for s in state)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
+            with fp32_flags(t.precision):
+                with autocast(t.precision, device.type):
+                    loss, sums, n, state = net(batch.to(device), state, sampler)
+                state = tuple(s.detach() for s in state)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
+                else:
+                    loss.backward()
             if t.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
             if scaler is not None:
