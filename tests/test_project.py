@@ -1,6 +1,7 @@
 """The project.yml `ci` workflow runs end to end in a temporary copy: corpus ->
-word2vec -> vectors -> biLM -> adaptation -> tagger/NER seven ways (one command per training run) -> evaluation -> results
--> demo -> package; then the package installs into a fresh venv and loads."""
+word2vec -> vectors -> biLM -> adaptation -> tagger/NER seven ways (one command
+per training run) -> evaluation -> results -> demo -> package; then the package
+installs into a fresh venv and loads."""
 import json
 import re
 import shutil
