@@ -54,7 +54,15 @@ def scale_cmds(s):
     else:
         lm_train, lm_dev, lm_test = f"{WT}/train.txt.gz", f"{WT}/valid.txt", f"{WT}/test.txt"
         ner_train, ner_dev = f"{WN}/wnut17train.conll", f"{WN}/emerging.dev.conll"
-    cmds.append({"name": f"corpus{suf}", "help": "Convert UD English-EWT (tags, morph, deps, genre) and the WNUT-17 test split to .spacy" + (" (CI scale: the first sentences/lines only)" if ci else ""),
+    bilm, adapt = f"training/{p}bilm/model-best", f"training/{p}bilm_adapted/model-best"
+    task_train, task_dev = f"corpus/{p}task-train.txt", f"corpus/{p}task-dev.txt"
+    # the paper's sec. 3.4 adapts the biLM to the tasks' training text: their tokens as plain text
+    corpus_script += [f"python scripts/corpus_text.py {task_train} corpus/{p}ud-train.spacy {ner_train}",
+                      f"python scripts/corpus_text.py {task_dev} corpus/{p}ud-dev.spacy {ner_dev}"]
+    deps += [d for d in (ner_train, ner_dev) if not d.startswith("corpus/")] + ["scripts/corpus_text.py"]
+    outs += [task_train, task_dev]
+    cmds.append({"name": f"corpus{suf}", "help": "Convert UD English-EWT (tags, morph, deps, genre) and the WNUT-17 test split to .spacy; "
+                 "write the tokens of the UD and WNUT-17 train/dev splits as text for the adapt step" + (" (scaled down: the first sentences/lines only)" if ci else ""),
                  "script": corpus_script, "deps": deps, "outputs": outs})
     cmds.append({"name": f"word2vec{suf}", "help": "Train word2vec (gensim skip-gram, negative sampling) on the WikiText-2 train text",
                  "script": [f"python -m spacy elmo train-word2vec {lm_train} training/{p}word2vec/w2v.txt --size {v('w2v_size')} --sg --negative 5 --window 5 --min-count {v('w2v_min_count')} --epochs {v('w2v_epochs')} --workers 1 --seed 1"],
@@ -62,61 +70,65 @@ def scale_cmds(s):
     cmds.append({"name": f"vectors{suf}", "help": "Convert the word2vec output to spaCy static vectors",
                  "script": [f"python -m spacy elmo init-vectors ${{vars.lang}} training/{p}word2vec/w2v.txt training/{p}vectors --name ${{vars.lang}}_wikitext_w2v.vectors"],
                  "deps": [f"training/{p}word2vec/w2v.txt"], "outputs": [f"training/{p}vectors"]})
-    cmds.append({"name": f"pretrain{suf}", "help": "Pretrain the biLM on WikiText-2 and evaluate its test perplexity",
-                 "script": [f"python -m spacy elmo pretrain configs/{v('bilm_config')}.cfg training/{p}bilm --paths.train {lm_train} --paths.dev {lm_dev} --training.max_steps {v('bilm_steps')} --training.eval_every {v('bilm_eval_every')} --training.eval_max_windows 100 --training.checkpoint_every {v('bilm_eval_every')} {GPU}",
-                            f"python -m spacy elmo evaluate-lm training/{p}bilm/model-best {lm_test} --output metrics/{p}bilm_test.json {GPU}"],
-                 "deps": [f"configs/{v('bilm_config')}.cfg", lm_train, lm_dev, lm_test],
-                 "outputs": [f"training/{p}bilm/model-best", f"training/{p}bilm/metrics.jsonl", f"metrics/{p}bilm_test.json"]})
-    # the paper's sec. 3.4: the biLM trained on a while longer on the tasks' training text
-    adapt = f"training/{p}bilm_adapted/model-best"
-    cmds.append({"name": f"adapt{suf}", "help": "Adapt the biLM to the downstream text: train it on from its model-best on the tokens of the UD and WNUT-17 training splits (dev: their dev splits); evaluate both biLMs on that dev text",
-                 "script": [f"python scripts/corpus_text.py corpus/{p}task-train.txt corpus/{p}ud-train.spacy {ner_train}",
-                            f"python scripts/corpus_text.py corpus/{p}task-dev.txt corpus/{p}ud-dev.spacy {ner_dev}",
-                            f"python -m spacy elmo pretrain configs/{v('bilm_config')}.cfg training/{p}bilm_adapted --paths.train corpus/{p}task-train.txt --paths.dev corpus/{p}task-dev.txt --paths.init_model training/{p}bilm/model-best --training.max_steps {v('adapt_steps')} --training.max_epochs 0 --training.eval_every {v('adapt_eval_every')} --training.eval_max_windows 0 --training.checkpoint_every {v('adapt_eval_every')} {GPU}",
-                            f"python -m spacy elmo evaluate-lm training/{p}bilm/model-best corpus/{p}task-dev.txt --output metrics/{p}bilm_task_dev.json {GPU}",
-                            f"python -m spacy elmo evaluate-lm {adapt} corpus/{p}task-dev.txt --output metrics/{p}bilm_adapted_task_dev.json {GPU}"],
-                 "deps": [f"configs/{v('bilm_config')}.cfg", f"training/{p}bilm/model-best", f"corpus/{p}ud-train.spacy", f"corpus/{p}ud-dev.spacy", ner_train, ner_dev, "scripts/corpus_text.py"],
-                 "outputs": [adapt, f"training/{p}bilm_adapted/metrics.jsonl", f"metrics/{p}bilm_task_dev.json", f"metrics/{p}bilm_adapted_task_dev.json"]})
-    test_metrics = []  # every downstream run's test scores, for the results step
+    cmds.append({"name": f"pretrain{suf}", "help": "Pretrain the biLM on WikiText-2",
+                 "script": [f"python -m spacy elmo pretrain configs/{v('bilm_config')}.cfg training/{p}bilm --paths.train {lm_train} --paths.dev {lm_dev} --training.max_steps {v('bilm_steps')} --training.eval_every {v('bilm_eval_every')} --training.eval_max_windows 100 --training.checkpoint_every {v('bilm_eval_every')} {GPU}"],
+                 "deps": [f"configs/{v('bilm_config')}.cfg", lm_train, lm_dev],
+                 "outputs": [bilm, f"training/{p}bilm/metrics.jsonl"]})
+    eval_bilm = [f"metrics/{p}bilm_test.json", f"metrics/{p}bilm_task_dev.json"]
+    cmds.append({"name": f"evaluate-bilm{suf}", "help": "Perplexity of the pretrained biLM on the WikiText-2 test text and on the tasks' dev text",
+                 "script": [f"python -m spacy elmo evaluate-lm {bilm} {lm_test} --output {eval_bilm[0]} {GPU}",
+                            f"python -m spacy elmo evaluate-lm {bilm} {task_dev} --output {eval_bilm[1]} {GPU}"],
+                 "deps": [bilm, lm_test, task_dev], "outputs": eval_bilm})
+    cmds.append({"name": f"adapt{suf}", "help": "Adapt the biLM to the downstream text: train it on from its model-best on the tokens of the UD and WNUT-17 training splits (dev: their dev splits)",
+                 "script": [f"python -m spacy elmo pretrain configs/{v('bilm_config')}.cfg training/{p}bilm_adapted --paths.train {task_train} --paths.dev {task_dev} --paths.init_model {bilm} --training.max_steps {v('adapt_steps')} --training.max_epochs 0 --training.eval_every {v('adapt_eval_every')} --training.eval_max_windows 0 --training.checkpoint_every {v('adapt_eval_every')} {GPU}"],
+                 "deps": [f"configs/{v('bilm_config')}.cfg", bilm, task_train, task_dev],
+                 "outputs": [adapt, f"training/{p}bilm_adapted/metrics.jsonl"]})
+    eval_adapt = [f"metrics/{p}bilm_adapted_task_dev.json"]
+    cmds.append({"name": f"evaluate-adapt{suf}", "help": "Perplexity of the adapted biLM on the tasks' dev text",
+                 "script": [f"python -m spacy elmo evaluate-lm {adapt} {task_dev} --output {eval_adapt[0]} {GPU}"],
+                 "deps": [adapt, task_dev], "outputs": eval_adapt})
+    # what scripts/results.py reads, collected from the outputs of the steps that write it
+    results_deps = [f"training/{p}bilm/metrics.jsonl"] + eval_bilm + eval_adapt
+    # one training run per task x variant: (config stem, biLM for --paths.elmo, word2vec vectors, fine-tune, help)
+    variants = {
+        "baseline": ("baseline", None, False, False, "the CNN tok2vec baseline"),
+        "baseline_vectors": ("baseline_vectors", None, True, False, "the baseline + word2vec vectors"),
+        "elmo": ("elmo", bilm, False, False, "ELMo (biLM frozen)"),
+        "elmo_ft": ("elmo", bilm, False, True, "ELMo, biLM fine-tuned"),
+        "elmo_vectors": ("elmo_vectors", bilm, True, False, "ELMo + word2vec vectors"),
+        "elmo_tok2vec": ("elmo_tok2vec", bilm, False, False, "the baseline + ELMo (ELMo beside the CNN's output)"),
+        "elmo_encode_adapted": ("elmo_encode", adapt, False, False, "ELMo at the encoder input, biLM adapted to the tasks' text"),
+    }
     for task in ("tagger", "ner"):
         if task == "tagger":
-            data = f"--paths.train corpus/{p}ud-train.spacy --paths.dev corpus/{p}ud-dev.spacy"
-            tdeps = [f"corpus/{p}ud-train.spacy", f"corpus/{p}ud-dev.spacy"]
-            test = f"corpus/{p}ud-test.spacy"
+            tdeps, test = [f"corpus/{p}ud-train.spacy", f"corpus/{p}ud-dev.spacy"], f"corpus/{p}ud-test.spacy"
         else:
-            data = f"--paths.train {ner_train} --paths.dev {ner_dev}"
-            tdeps = [ner_train, ner_dev]
-            test = f"corpus/{p}wnut-test.spacy"
-        budget = f"--training.max_steps {v('train_steps')} --training.eval_frequency {v('eval_frequency')}"
-        elmo = f"--paths.elmo training/{p}bilm/model-best"
-        vec = f"--paths.vectors training/{p}vectors"
-        runs = [
-            ("baseline", f"configs/{task}_baseline.cfg", ""),
-            ("baseline_vectors", f"configs/{task}_baseline_vectors.cfg", vec),
-            ("elmo", f"configs/{task}_elmo.cfg", elmo),
-            ("elmo_ft", f"configs/{task}_elmo.cfg", elmo + " --components.elmo.model.bilm.fine_tune true --components.elmo.model.bilm.learn_rate_scale ${vars.ft_learn_rate_scale}"),
-            ("elmo_vectors", f"configs/{task}_elmo_vectors.cfg", elmo + " " + vec),
-            ("elmo_tok2vec", f"configs/{task}_elmo_tok2vec.cfg", elmo),
-            ("elmo_encode_adapted", f"configs/{task}_elmo_encode.cfg", f"--paths.elmo {adapt}"),
-        ]
-        script, evals, outs_t, outs_e = [], [], [], []
-        for name, cfg, extra in runs:
-            run = f"{p}{task}_{name}"
-            script.append(f"python -m spacy train {cfg} --output training/{run} {data} {budget} --paths.train_log training/{run}/log.jsonl {extra} {GPU}".replace("  ", " "))
-            evals.append(f"python -m spacy evaluate training/{run}/model-best {test} --output metrics/{run}.json {GPU}")
-            outs_t += [f"training/{run}/model-best", f"training/{run}/log.jsonl"]
-            outs_e.append(f"metrics/{run}.json")
-        cmds.append({"name": f"train-{task}{suf}", "help": f"Train the {task} seven ways with one budget: baseline, baseline + word2vec, ELMo frozen, ELMo fine-tuned, ELMo + word2vec, baseline + ELMo, adapted ELMo at the encoder input",
-                     "script": script,
-                     "deps": [f"configs/{task}_baseline.cfg", f"configs/{task}_baseline_vectors.cfg", f"configs/{task}_elmo.cfg", f"configs/{task}_elmo_vectors.cfg", f"configs/{task}_elmo_tok2vec.cfg",
-                              f"configs/{task}_elmo_encode.cfg", f"training/{p}bilm/model-best", adapt, f"training/{p}vectors"] + tdeps,
-                     "outputs": outs_t})
-        cmds.append({"name": f"evaluate-{task}{suf}", "help": f"Evaluate the seven {task} models on the test split",
-                     "script": evals, "deps": [o for o in outs_t if o.endswith("model-best")] + [test], "outputs": outs_e})
-        test_metrics += outs_e
+            tdeps, test = [ner_train, ner_dev], f"corpus/{p}wnut-test.spacy"
+        for name, (stem, elmo, vectors, fine_tune, what) in variants.items():
+            run, cmd = f"{p}{task}_{name}", f"{task}-{name.replace('_', '-')}{suf}"
+            overrides = [f"--paths.train {tdeps[0]} --paths.dev {tdeps[1]}",
+                         f"--training.max_steps {v('train_steps')} --training.eval_frequency {v('eval_frequency')}",
+                         f"--paths.train_log training/{run}/log.jsonl"]
+            rdeps = [f"configs/{task}_{stem}.cfg"] + tdeps
+            if elmo:
+                overrides.append(f"--paths.elmo {elmo}")
+                rdeps.append(elmo)
+            if vectors:
+                overrides.append(f"--paths.vectors training/{p}vectors")
+                rdeps.append(f"training/{p}vectors")
+            if fine_tune:
+                overrides.append("--components.elmo.model.bilm.fine_tune true --components.elmo.model.bilm.learn_rate_scale ${vars.ft_learn_rate_scale}")
+            model, log, scores = f"training/{run}/model-best", f"training/{run}/log.jsonl", f"metrics/{run}.json"
+            cmds.append({"name": f"train-{cmd}", "help": f"Train the {task} with {what}",
+                         "script": [" ".join([f"python -m spacy train configs/{task}_{stem}.cfg --output training/{run}"] + overrides + [GPU])],
+                         "deps": rdeps, "outputs": [model, log]})
+            cmds.append({"name": f"evaluate-{cmd}", "help": f"Evaluate the {task} with {what} on the test split",
+                         "script": [f"python -m spacy evaluate {model} {test} --output {scores} {GPU}"],
+                         "deps": [model, test], "outputs": [scores]})
+            results_deps += [scores, log]
     cmds.append({"name": f"results{suf}", "help": "Markdown table (baseline vs ELMo, frozen vs fine-tuned) and PNG plots (pretraining curve, accuracy bars)",
                  "script": [f"python scripts/results.py metrics training metrics/{p}results.md --plots metrics/{p}plots" + (f" --prefix {p}" if ci else "")],
-                 "deps": test_metrics + [f"metrics/{p}bilm_test.json", "scripts/results.py"],
+                 "deps": results_deps + ["scripts/results.py"],
                  "outputs": [f"metrics/{p}results.md", f"metrics/{p}plots/pretrain_curve.png", f"metrics/{p}plots/accuracy.png"]})
     cmds.append({"name": f"demo{suf}", "help": "Nearest contexts of ambiguous words ('bank', 'play') by ELMo vs by word2vec vectors",
                  "script": [f"python -m spacy elmo demo --weights training/{p}bilm/model-best --vectors training/{p}vectors"],

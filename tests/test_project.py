@@ -1,6 +1,7 @@
 """The project.yml `ci` workflow runs end to end in a temporary copy: corpus ->
-word2vec -> vectors -> biLM -> tagger/NER seven ways -> evaluation -> results
--> demo -> package; then the package installs into a fresh venv and loads."""
+word2vec -> vectors -> biLM -> adaptation -> tagger/NER seven ways (one command
+per training run) -> evaluation -> results -> demo -> package; then the package
+installs into a fresh venv and loads."""
 import json
 import re
 import shutil
@@ -106,3 +107,31 @@ def test_project_yml_is_the_generators_output(tmp_path, shared_data):
     workflows = srsly.yaml_loads(out.read_text(encoding="utf8"))["workflows"]
     assert set(workflows) == {"all", "small", "ci"}
     assert len(workflows["all"]) == len(workflows["small"]) == len(workflows["ci"])
+
+
+@pytest.mark.parametrize("workflow", ["all", "small", "ci"])
+def test_one_command_per_training_run_with_exact_deps(workflow):
+    """Every training run (biLM pretraining, adaptation, each task x variant)
+    is its own command, so a failure reruns only that run; every dep is a file
+    of the project or data or an output of an earlier step; the results step
+    depends on every evaluation's scores."""
+    from weasel.util import load_project_config
+
+    config = load_project_config(ROOT)
+    commands = {c["name"]: c for c in config["commands"]}
+    produced = set()
+    for step in config["workflows"][workflow]:
+        command = commands[step]
+        script = " ".join(command["script"])
+        assert script.count("spacy train ") + script.count("spacy elmo pretrain ") <= 1, step
+        assert script.count("spacy evaluate ") <= 1, step
+        for dep in command.get("deps", []):
+            assert dep in produced or (ROOT / dep).exists(), (step, dep)
+        produced.update(command.get("outputs", []))
+    steps = [commands[s] for s in config["workflows"][workflow]]
+    trainings = [c for c in steps if "spacy train " in " ".join(c["script"])]
+    assert len(trainings) == 14  # 2 tasks x 7 variants
+    scores = {o for c in steps if "spacy evaluate " in " ".join(c["script"]) for o in c["outputs"]}
+    assert len(scores) == 14
+    results = next(c for c in steps if c["name"].startswith("results"))
+    assert scores <= set(results["deps"])
