@@ -21,7 +21,7 @@ With `reset_prob` > 0, each sentence starts from the zero LSTM state with that
 probability (the same positions in both streams, since a sentence occupies the
 same positions in each). A model whose state is never reset learns to depend on
 state built up since the start of training and can fail from the zero state
-that evaluation and the `reset` mode use (our forward LM did: see README). The
+that evaluation and the `reset` mode use (measured: benchmarks/RESULTS_pretrain.md). The
 draw is a function of (seed, epoch, line), so resuming reproduces it.
 """
 import glob

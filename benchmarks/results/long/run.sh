@@ -1,5 +1,5 @@
 #!/bin/bash
-# One row of README's "A longer budget" tables: train, then evaluate model-best on test.
+# One row of the 3,000-step tables in docs/results.md: train, then evaluate model-best on test.
 #
 # usage (from the repository root, venv active):
 #   [SEED=0] [ELMO=default] [CORPUS=corpus] [OUT=training/long] \
