@@ -170,6 +170,15 @@ class Errors:
         "than the config's [model] ({diff}). Make [model] match its options.json, "
         "or start from a random init with training.init_model = null."
     )
+    E220 = "{where}: [{section}] has no key '{key}'. {advice}"
+    E221 = (
+        "{where}: a pretraining config has no section [{section}]. {advice}Its "
+        "sections are {sections} (see configs/bilm_tiny.cfg)."
+    )
+    E222 = (
+        "{where}: {path} declares no variable '{key}' in [paths] (it declares "
+        "{declared}). {advice}To add a variable, declare it in the config's [paths]."
+    )
 
     # word2vec -> spaCy static vectors (io/word2vec.py, vectors.py)
     E100 = (
