@@ -179,6 +179,13 @@ class Errors:
         "{where}: {path} declares no variable '{key}' in [paths] (it declares "
         "{declared}). {advice}To add a variable, declare it in the config's [paths]."
     )
+    E223 = (
+        "{path}: the checkpoint was trained on other files than data.train names "
+        "now ({diff}). Resume with the same files; or pass --allow-data-change "
+        "(allow_data_change=True) to go on with the new ones from the checkpoint's "
+        "step and line position; or start a new run with --overwrite or in "
+        "another OUTPUT_DIR."
+    )
 
     # word2vec -> spaCy static vectors (io/word2vec.py, vectors.py)
     E100 = (
@@ -299,4 +306,16 @@ class Warnings:
     W100 = (
         "{path}: {count} duplicate key(s) after the first occurrence were skipped "
         "(the first row of each key is kept, as gensim does), e.g. {examples}."
+    )
+
+    # Pretraining
+    W200 = (
+        "{path}: the checkpoint has no record of its training files (it was "
+        "written by an older spacy-elmo), so resuming cannot check that "
+        "data.train names the same files. The next checkpoint records them."
+    )
+    W201 = (
+        "{path}: resuming on other training files than the checkpoint's "
+        "(--allow-data-change): {diff}. The run goes on from the checkpoint's "
+        "step and line position in the new files."
     )

@@ -19,6 +19,7 @@ def pretrain_cli(
     output_dir: Path = typer.Argument(..., help="Directory for model-last/, model-best/, checkpoints/, metrics.jsonl"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU; under torchrun each process uses LOCAL_RANK"),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT_DIR/checkpoints/last.pt with identical results"),
+    allow_data_change: bool = typer.Option(False, "--allow-data-change", help="With --resume: go on although data.train names other files than the checkpoint was trained on"),
     # fmt: on
 ):
     """Pretrain a character-CNN biLM on whitespace-tokenized text (one sentence
@@ -33,7 +34,7 @@ def pretrain_cli(
     overrides = parse_config_overrides(ctx.args)
     try:
         settings = parse_settings(load_config(config_path, overrides), path=str(config_path))
-        result = pretrain(settings, output_dir, gpu_id=gpu_id, resume=resume)
+        result = pretrain(settings, output_dir, gpu_id=gpu_id, resume=resume, allow_data_change=allow_data_change)
     except ElmoError as err:
         msg.fail(str(err), exits=1)
     if result["interrupted"]:

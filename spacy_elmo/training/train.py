@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from ..errors import Errors, InputError, OptionsError
 from ..io.atomic import atomic_write_text
-from .checkpoint import CHECKPOINT, export_model, load_checkpoint, load_model, option_diffs, save_checkpoint, vocab_digest
+from .checkpoint import CHECKPOINT, export_model, file_records, load_checkpoint, load_model, option_diffs
+from .checkpoint import save_checkpoint, vocab_digest
 from .data import WindowStream, expand_paths, iter_lines
 from .evaluate import evaluate_lm
 from .lm import BiLanguageModel
@@ -102,6 +103,7 @@ def pretrain(
     resume: bool = False,
     on_step: Optional[Callable[[int, float], None]] = None,
     show_progress: bool = True,
+    allow_data_change: bool = False,
 ) -> Dict[str, Any]:
     """Train a biLM and write OUTPUT_DIR/{model-last,model-best,checkpoints,
     metrics.jsonl,vocab.txt}.
@@ -110,6 +112,8 @@ def pretrain(
     gpu_id (int): -1 for CPU; under torchrun each process uses LOCAL_RANK.
     resume (bool): continue from OUTPUT_DIR/checkpoints/last.pt.
     on_step (Callable[[int, float], None]): called after every step with (step, loss).
+    allow_data_change (bool): with resume, go on when data.train names other
+        files than the checkpoint was trained on (a warning instead of an error).
     RETURNS (Dict[str, Any]): step, tokens, interrupted, last dev metrics.
     """
     t = settings.training
@@ -131,6 +135,7 @@ def pretrain(
         output_dir.mkdir(parents=True, exist_ok=True)
     if start_from is None:
         vocab = _load_vocab(settings, train_files, output_dir, resume)
+    data_files = file_records(train_files)
 
     init_rng = torch.Generator().manual_seed(t.seed)
     model = BiLanguageModel(settings.model, len(vocab), dropout=t.dropout)
@@ -156,7 +161,7 @@ def pretrain(
     step, best, pending = 0, math.inf, {"nll": 0.0, "n": 0.0, "time": 0.0, "steps": 0}
     ckpt_path = output_dir / CHECKPOINT
     if resume:
-        payload = load_checkpoint(ckpt_path, model, vocab)
+        payload = load_checkpoint(ckpt_path, model, vocab, data_files, allow_data_change)
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         step, best, pending = payload["step"], payload["best"], payload["pending"]
@@ -199,6 +204,7 @@ def pretrain(
                 "vocab_sha256": vocab_digest(vocab), "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "step": step, "best": best,
                 "pending": dict(pending), "workers": workers, "world_size": world_size,
+                "data_files": data_files,
             })
 
     def evaluate() -> None:
