@@ -117,7 +117,7 @@ class Errors:
     )
     E202 = (
         "{path}, line {line}: the line is {n_chars:,} characters long, more than "
-        "max_line_chars={limit:,} ([training] max_line_chars in the config). Split the "
+        "max_line_chars={limit:,} ([data] max_line_chars in the config). Split the "
         "text into sentences or lines, or raise the limit."
     )
     E204 = (
@@ -185,6 +185,25 @@ class Errors:
         "(allow_data_change=True) to go on with the new ones from the checkpoint's "
         "step and line position; or start a new run with --overwrite or in "
         "another OUTPUT_DIR."
+    )
+    E224 = (
+        "{path} holds an earlier pretraining run ({found}). Pass --resume "
+        "(resume=True) to continue it from its checkpoint, or --overwrite "
+        "(overwrite=True) to delete these and train from scratch, or choose "
+        "another OUTPUT_DIR."
+    )
+    E225 = (
+        "--resume and --overwrite exclude each other: --resume continues the run "
+        "in {path}, --overwrite deletes it and starts again. Pass one of them."
+    )
+    E226 = (
+        "--allow-data-change (allow_data_change=True) only applies with --resume: "
+        "it lets a resumed run read other training files. Add --resume or drop it."
+    )
+    E227 = (
+        "{key} = {input} lies in {output} of OUTPUT_DIR {path}, which a new run "
+        "writes (and --overwrite deletes). Copy it elsewhere and pass the copy, "
+        "or choose another OUTPUT_DIR."
     )
 
     # word2vec -> spaCy static vectors (io/word2vec.py, vectors.py)
