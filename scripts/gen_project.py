@@ -71,7 +71,7 @@ def scale_cmds(s):
                  "script": [f"python -m spacy elmo init-vectors ${{vars.lang}} training/{p}word2vec/w2v.txt training/{p}vectors --name ${{vars.lang}}_wikitext_w2v.vectors"],
                  "deps": [f"training/{p}word2vec/w2v.txt"], "outputs": [f"training/{p}vectors"]})
     cmds.append({"name": f"pretrain{suf}", "help": "Pretrain the biLM on WikiText-2",
-                 "script": [f"python -m spacy elmo pretrain configs/{v('bilm_config')}.cfg training/{p}bilm --paths.train {lm_train} --paths.dev {lm_dev} --training.max_steps {v('bilm_steps')} --training.eval_every {v('bilm_eval_every')} --training.eval_max_windows 100 --training.checkpoint_every {v('bilm_eval_every')} {GPU}"],
+                 "script": [f"python -m spacy elmo pretrain configs/{v('bilm_config')}.cfg training/{p}bilm --overwrite --paths.train {lm_train} --paths.dev {lm_dev} --training.max_steps {v('bilm_steps')} --training.eval_every {v('bilm_eval_every')} --training.eval_max_windows 100 --training.checkpoint_every {v('bilm_eval_every')} {GPU}"],
                  "deps": [f"configs/{v('bilm_config')}.cfg", lm_train, lm_dev],
                  "outputs": [bilm, f"training/{p}bilm/metrics.jsonl"]})
     eval_bilm = [f"metrics/{p}bilm_test.json", f"metrics/{p}bilm_task_dev.json"]
@@ -80,7 +80,7 @@ def scale_cmds(s):
                             f"python -m spacy elmo evaluate-lm {bilm} {task_dev} --output {eval_bilm[1]} {GPU}"],
                  "deps": [bilm, lm_test, task_dev], "outputs": eval_bilm})
     cmds.append({"name": f"adapt{suf}", "help": "Adapt the biLM to the downstream text: train it on from its model-best on the tokens of the UD and WNUT-17 training splits (dev: their dev splits)",
-                 "script": [f"python -m spacy elmo pretrain configs/{v('bilm_config')}.cfg training/{p}bilm_adapted --paths.train {task_train} --paths.dev {task_dev} --paths.init_model {bilm} --training.max_steps {v('adapt_steps')} --training.max_epochs 0 --training.eval_every {v('adapt_eval_every')} --training.eval_max_windows 0 --training.checkpoint_every {v('adapt_eval_every')} {GPU}"],
+                 "script": [f"python -m spacy elmo pretrain configs/{v('bilm_config')}.cfg training/{p}bilm_adapted --overwrite --paths.train {task_train} --paths.dev {task_dev} --paths.init_model {bilm} --training.max_steps {v('adapt_steps')} --training.max_epochs 0 --training.eval_every {v('adapt_eval_every')} --training.eval_max_windows 0 --training.checkpoint_every {v('adapt_eval_every')} {GPU}"],
                  "deps": [f"configs/{v('bilm_config')}.cfg", bilm, task_train, task_dev],
                  "outputs": [adapt, f"training/{p}bilm_adapted/metrics.jsonl"]})
     eval_adapt = [f"metrics/{p}bilm_adapted_task_dev.json"]

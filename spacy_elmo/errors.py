@@ -136,7 +136,7 @@ class Errors:
     )
     E202 = (
         "{path}, line {line}: the line is {n_chars:,} characters long, more than "
-        "max_line_chars={limit:,} ([training] max_line_chars in the config). Split the "
+        "max_line_chars={limit:,} ([data] max_line_chars in the config). Split the "
         "text into sentences or lines, or raise the limit."
     )
     E204 = (
@@ -189,6 +189,41 @@ class Errors:
         "{path}: [training] mixed_precision is now [training] precision, with the "
         "component's vocabulary: \"fp32\" (exact; was \"no\"), \"tf32\", \"bf16\" or "
         "\"fp16\". Rename the key (you set {value!r})."
+    )
+    E220 = "{where}: [{section}] has no key '{key}'. {advice}"
+    E221 = (
+        "{where}: a pretraining config has no section [{section}]. {advice}Its "
+        "sections are {sections} (see configs/bilm_tiny.cfg)."
+    )
+    E222 = (
+        "{where}: {path} declares no variable '{key}' in [paths] (it declares "
+        "{declared}). {advice}To add a variable, declare it in the config's [paths]."
+    )
+    E223 = (
+        "{path}: the checkpoint was trained on other files than data.train names "
+        "now ({diff}). Resume with the same files; or pass --allow-data-change "
+        "(allow_data_change=True) to go on with the new ones from the checkpoint's "
+        "step and line position; or start a new run with --overwrite or in "
+        "another OUTPUT_DIR."
+    )
+    E224 = (
+        "{path} holds an earlier pretraining run ({found}). Pass --resume "
+        "(resume=True) to continue it from its checkpoint, or --overwrite "
+        "(overwrite=True) to delete these and train from scratch, or choose "
+        "another OUTPUT_DIR."
+    )
+    E225 = (
+        "--resume and --overwrite exclude each other: --resume continues the run "
+        "in {path}, --overwrite deletes it and starts again. Pass one of them."
+    )
+    E226 = (
+        "--allow-data-change (allow_data_change=True) only applies with --resume: "
+        "it lets a resumed run read other training files. Add --resume or drop it."
+    )
+    E227 = (
+        "{key} = {input} lies in {output} of OUTPUT_DIR {path}, which a new run "
+        "writes (and --overwrite deletes). Copy it elsewhere and pass the copy, "
+        "or choose another OUTPUT_DIR."
     )
 
     # word2vec -> spaCy static vectors (io/word2vec.py, vectors.py)
@@ -310,4 +345,16 @@ class Warnings:
     W100 = (
         "{path}: {count} duplicate key(s) after the first occurrence were skipped "
         "(the first row of each key is kept, as gensim does), e.g. {examples}."
+    )
+
+    # Pretraining
+    W200 = (
+        "{path}: the checkpoint has no record of its training files (it was "
+        "written by an older spacy-elmo), so resuming cannot check that "
+        "data.train names the same files. The next checkpoint records them."
+    )
+    W201 = (
+        "{path}: resuming on other training files than the checkpoint's "
+        "(--allow-data-change): {diff}. The run goes on from the checkpoint's "
+        "step and line position in the new files."
     )

@@ -16,9 +16,11 @@ def pretrain_cli(
     # fmt: off
     ctx: typer.Context,  # extra arguments: config overrides, e.g. --paths.train data.txt
     config_path: Path = typer.Argument(..., help="Pretraining config, e.g. configs/bilm_tiny.cfg", exists=True, dir_okay=False),
-    output_dir: Path = typer.Argument(..., help="Directory for model-last/, model-best/, checkpoints/, metrics.jsonl"),
+    output_dir: Path = typer.Argument(..., help="Directory for model-last/, model-best/, checkpoints/, metrics.jsonl: new or without an earlier run (else --resume or --overwrite)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU; under torchrun each process uses LOCAL_RANK"),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT_DIR/checkpoints/last.pt with identical results"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Delete an earlier run in OUTPUT_DIR (checkpoints/, model-last/, model-best/, metrics.jsonl, vocab.txt, config.json) and train from scratch"),
+    allow_data_change: bool = typer.Option(False, "--allow-data-change", help="With --resume: go on although data.train names other files than the checkpoint was trained on"),
     # fmt: on
 ):
     """Pretrain a character-CNN biLM on whitespace-tokenized text (one sentence
@@ -33,7 +35,10 @@ def pretrain_cli(
     overrides = parse_config_overrides(ctx.args)
     try:
         settings = parse_settings(load_config(config_path, overrides), path=str(config_path))
-        result = pretrain(settings, output_dir, gpu_id=gpu_id, resume=resume)
+        result = pretrain(
+            settings, output_dir, gpu_id=gpu_id, resume=resume, overwrite=overwrite,
+            allow_data_change=allow_data_change,
+        )
     except ElmoError as err:
         msg.fail(str(err), exits=1)
     if result["interrupted"]:
@@ -59,22 +64,23 @@ def evaluate_lm_cli(
     """Print the exact (full-softmax) forward, backward and mean perplexity of a
     pretrained biLM on a text file as one JSON object."""
     from ..errors import ElmoError
+    from ..io.atomic import atomic_write_text, check_output_file
     from ..training.checkpoint import load_model
     from ..training.data import expand_paths
     from ..training.evaluate import evaluate_lm
 
     try:
+        if output is not None:
+            check_output_file(output, "--output file")
         model, vocab = load_model(model_dir)
         device = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
         model.to(device)
         result = evaluate_lm(model, vocab, expand_paths(str(text_file), "TEXT_FILE"), batch_size, unroll)
+        if output is not None:
+            atomic_write_text(output, json.dumps(result) + "\n")
     except ElmoError as err:
         msg.fail(str(err), exits=1)
     print(json.dumps(result))
-    if output is not None:
-        from ..io.atomic import atomic_write_text
-
-        atomic_write_text(output, json.dumps(result) + "\n")
 
 
 @app.command("dump-token-embeddings")
@@ -87,7 +93,8 @@ def dump_token_embeddings_cli(
 ):
     """Write the context-free char-CNN embedding of every word in a list, so
     that known words can skip the char CNN (bilm-tf's token-embedding cache)."""
-    from ..errors import ElmoError, Errors
+    from ..errors import ElmoError, Errors, WeightsError
+    from ..io.atomic import check_output_file
     from ..io.weights import load_bilm
     from ..training.token_embeddings import dump_token_embeddings
 
@@ -95,9 +102,8 @@ def dump_token_embeddings_cli(
     if not weights.exists() and (model_dir / "lm_weights.hdf5").exists():
         weights = model_dir / "lm_weights.hdf5"
     try:
+        check_output_file(output_file, "OUTPUT_FILE")
         if not weights.exists():
-            from ..errors import WeightsError
-
             raise WeightsError(Errors.E013.format(path=weights, hint="MODEL_DIR needs options.json and weights.hdf5."))
         model = load_bilm(model_dir / "options.json", weights)
         n = dump_token_embeddings(model, vocab_file, output_file)

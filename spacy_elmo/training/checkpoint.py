@@ -2,20 +2,23 @@
 
 `checkpoints/last.pt` holds everything an uninterrupted run would still have
 in memory: parameters, optimizer state, step and token counters, every
-worker's stream position and carried LSTM state, and the random states
-(dropout, candidate sampler). `model-last/` and `model-best/` hold the
+worker's stream position and carried LSTM state, the random states
+(dropout, candidate sampler), and a record of the training files (resolved
+name, size, fingerprint) so that resuming on other text is not silent.
+`model-last/` and `model-best/` hold the
 published bilm-tf layout (options.json + weights.hdf5) plus `softmax/W`,
 `softmax/b` in weights.hdf5 and `vocab.txt`.
 """
 import hashlib
+import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import h5py
 import numpy
 import torch
 
-from ..errors import Errors, InputError, WeightsError
+from ..errors import Errors, InputError, Warnings, WeightsError
 from ..io.atomic import atomic_path
 from ..io.weights import export_bilm, load_bilm
 from .lm import BiLanguageModel
@@ -23,10 +26,46 @@ from .vocab import Vocab
 
 PathLike = Union[str, Path]
 CHECKPOINT = Path("checkpoints") / "last.pt"
+FINGERPRINT_BYTES = 64 * 1024
 
 
 def vocab_digest(vocab: Vocab) -> str:
     return hashlib.sha256("\n".join(vocab.tokens).encode("utf8")).hexdigest()
+
+
+def file_records(paths: Sequence[Path]) -> List[Dict[str, Any]]:
+    """{path (resolved), size, fingerprint} per file. The fingerprint is the
+    sha256 of the size and the first and last 64 KiB: cheap for any corpus,
+    and it changes when a file is replaced, extended or cut."""
+    records = []
+    for path in paths:
+        size = path.stat().st_size
+        digest = hashlib.sha256(str(size).encode("ascii"))
+        with path.open("rb") as handle:
+            digest.update(handle.read(FINGERPRINT_BYTES))
+            handle.seek(max(size - FINGERPRINT_BYTES, 0))
+            digest.update(handle.read(FINGERPRINT_BYTES))
+        records.append({"path": str(path.resolve()), "size": size, "fingerprint": digest.hexdigest()})
+    return records
+
+
+def data_diffs(saved: List[Dict[str, Any]], current: List[Dict[str, Any]]) -> List[str]:
+    """What differs between two file_records lists; none when the contents are
+    the same in the same order (files that moved are the same data)."""
+    content = lambda records: [(r["size"], r["fingerprint"]) for r in records]  # noqa: E731
+    if content(saved) == content(current):
+        return []
+    before = {r["path"]: r for r in saved}
+    now = {r["path"]: r for r in current}
+    diffs = [f"{p} is no longer passed" for p in before if p not in now]
+    diffs += [f"{p} is new" for p in now if p not in before]
+    for path in (p for p in now if p in before):
+        old, new = before[path], now[path]
+        if old["size"] != new["size"]:
+            diffs.append(f"{path} has {new['size']:,} bytes, {old['size']:,} in the checkpoint")
+        elif old["fingerprint"] != new["fingerprint"]:
+            diffs.append(f"{path} has the same size but other content")
+    return diffs or ["the same files in another order"]
 
 
 def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
@@ -48,9 +87,20 @@ def option_diffs(saved: Dict[str, Any], current: Dict[str, Any], what: str) -> L
     return diffs
 
 
-def load_checkpoint(path: Path, model: BiLanguageModel, vocab: Vocab) -> Dict[str, Any]:
+def load_checkpoint(
+    path: Path,
+    model: BiLanguageModel,
+    vocab: Vocab,
+    data_files: Optional[List[Dict[str, Any]]] = None,
+    allow_data_change: bool = False,
+) -> Dict[str, Any]:
     """Read a checkpoint and check it matches the model shape and vocabulary
-    before anything is loaded."""
+    before anything is loaded, and that it was trained on the same files.
+
+    data_files (Optional[List[Dict[str, Any]]]): file_records of the training
+        files now; None skips the check.
+    allow_data_change (bool): warn about other files instead of failing.
+    """
     if not path.exists():
         raise InputError(Errors.E209.format(path=path))
     try:
@@ -62,6 +112,15 @@ def load_checkpoint(path: Path, model: BiLanguageModel, vocab: Vocab) -> Dict[st
         diffs.append(f"vocabulary: checkpoint {payload['vocab_size']} tokens, now {len(vocab)} tokens")
     if diffs:
         raise InputError(Errors.E208.format(path=path, diff="; ".join(diffs)))
+    if data_files is not None:
+        if "data_files" not in payload:
+            warnings.warn(Warnings.W200.format(path=path), stacklevel=2)
+            return payload
+        data = data_diffs(payload["data_files"], data_files)
+        if data and not allow_data_change:
+            raise InputError(Errors.E223.format(path=path, diff="; ".join(data)))
+        if data:
+            warnings.warn(Warnings.W201.format(path=path, diff="; ".join(data)), stacklevel=2)
     return payload
 
 

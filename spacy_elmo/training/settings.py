@@ -1,9 +1,11 @@
 """The pretraining config (thinc/confection `Config`, spaCy-style overrides)
-validated into plain dataclasses, so a missing or wrong key fails before any
-work with the key's name."""
-from dataclasses import asdict, dataclass
+validated into plain dataclasses, so a missing, unknown or wrong key fails
+before any work with the key's name (and for an unknown one, the closest valid
+key, as spaCy's config validation names the field)."""
+from dataclasses import asdict, dataclass, fields
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from confection import ConfigValidationError
 from thinc.api import Config
@@ -65,15 +67,95 @@ class PretrainSettings:
         }
 
 
+# The keys of each section are the fields of the dataclass it fills; [model]
+# fills BiLMConfig but for n_characters (262 when training) and extra (keys of
+# an options.json that the biLM does not use). [paths] holds the variables the
+# config itself declares and interpolates.
+CONFIG_KEYS: Dict[str, Tuple[str, ...]] = {
+    "model": tuple(f.name for f in fields(BiLMConfig) if f.name not in ("n_characters", "extra")),
+    "data": tuple(f.name for f in fields(DataSettings)),
+    "training": tuple(f.name for f in fields(TrainSettings)),
+}
+SECTIONS = ("paths",) + tuple(CONFIG_KEYS)
+
+
 def load_config(path: Union[str, Path], overrides: Dict[str, Any] = {}):
-    """Read a .cfg with thinc's Config, applying `--section.key value` overrides."""
+    """Read a .cfg with thinc's Config, applying `--section.key value` overrides.
+
+    confection adds an override of a key that its section lacks without a
+    word, so every override must name a key of CONFIG_KEYS, or a [paths]
+    variable that the config declares.
+    """
     path = Path(path)
     if not path.exists():
         raise OptionsError(Errors.E013.format(path=path, hint="Pass a config such as configs/bilm_tiny.cfg."))
     try:
+        declared = Config().from_disk(path, interpolate=False)
+        _check_overrides(path, declared.get("paths", {}), overrides)
         return Config().from_disk(path, overrides=dict(overrides), interpolate=True)
     except ConfigValidationError as err:
         raise OptionsError(Errors.E200.format(path=path, why=str(err).strip())) from None
+
+
+def _check_overrides(path: Path, paths: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    keys = dict(CONFIG_KEYS, paths=tuple(paths))
+    for name in overrides:
+        section, _, key = name.rpartition(".")
+        where = f"Config override --{name}"
+        advice = _advice(section, key, keys, override=True)
+        if section not in keys:  # also --max_steps: no section at all
+            sections = ", ".join(f"[{s}]" for s in SECTIONS)
+            error = Errors.E221.format(where=where, section=section or key, advice=advice, sections=sections)
+        elif key in keys[section]:
+            continue
+        elif section == "paths":
+            declared = ", ".join(paths) or "none"
+            error = Errors.E222.format(where=where, path=path, key=key, declared=declared, advice=advice)
+        else:
+            error = Errors.E220.format(where=where, section=section, key=key, advice=advice)
+        raise OptionsError(error.strip())
+
+
+def _check_keys(config: Mapping[str, Any], path: str) -> None:
+    """Every section of the config is known, and every key of [model], [data],
+    [training] is a field of its dataclass."""
+    sections = ", ".join(f"[{s}]" for s in SECTIONS)
+    for section in config:
+        if section not in SECTIONS:
+            advice = _advice(section, "", CONFIG_KEYS, override=False)
+            raise OptionsError(Errors.E221.format(where=path, section=section, advice=advice, sections=sections))
+    for section, valid in CONFIG_KEYS.items():
+        block = config.get(section)
+        for key in block if isinstance(block, dict) else ():
+            if key not in valid:
+                advice = _advice(section, key, CONFIG_KEYS, override=False)
+                raise OptionsError(Errors.E220.format(where=path, section=section, key=key, advice=advice).strip())
+
+
+def _advice(section: str, key: str, keys: Mapping[str, Sequence[str]], override: bool) -> str:
+    """'Did you mean --data.max_line_chars? ': the same key in another
+    section, else the closest key (difflib), else the section's keys. Without
+    a key (an unknown section of the file), the closest section."""
+    guess: Optional[str] = None
+    if not key:
+        close = get_close_matches(section, list(keys), n=1)
+        return f"Did you mean [{close[0]}]? " if close else ""
+    homes = [s for s, names in keys.items() if key in names]
+    if homes:
+        guess = f"{homes[0]}.{key}"
+    elif section in keys:
+        close = get_close_matches(key, keys[section], n=1)
+        guess = f"{section}.{close[0]}" if close else None
+    else:
+        every = [f"{s}.{k}" for s, names in keys.items() for k in names]
+        close = get_close_matches(f"{section}.{key}", every, n=1)
+        guess = close[0] if close else None
+    if guess is not None:
+        home, name = guess.split(".", 1)
+        return f"Did you mean --{guess}? " if override else f"Did you mean [{home}] {name}? "
+    if section in keys and keys[section]:
+        return f"The keys of [{section}] are: {', '.join(keys[section])}. "
+    return ""
 
 
 def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSettings:
@@ -82,6 +164,9 @@ def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSett
     config (Dict[str, Any]): the interpolated config.
     path (str): where it came from, for messages.
     """
+    if isinstance(config.get("training"), dict) and "mixed_precision" in config["training"]:
+        raise OptionsError(Errors.E216.format(path=path, value=config["training"]["mixed_precision"]))
+    _check_keys(config, path)
 
     def get(section: str, key: str, kind: Tuple[type, ...], check=None, why: str = "") -> Any:
         block = config.get(section)
@@ -100,8 +185,6 @@ def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSett
             )
         return value
 
-    if isinstance(config.get("training"), dict) and "mixed_precision" in config["training"]:
-        raise OptionsError(Errors.E216.format(path=path, value=config["training"]["mixed_precision"]))
     pos = lambda v: v > 0  # noqa: E731
     nonneg = lambda v: v >= 0  # noqa: E731
     num = (int, float)

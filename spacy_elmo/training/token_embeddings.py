@@ -9,7 +9,7 @@ import torch
 
 from ..bilm.chars import CharEncoder
 from ..bilm.model import BiLM
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, check_output_file
 from .vocab import read_word_list
 
 PathLike = Union[str, Path]
@@ -32,6 +32,7 @@ def dump_token_embeddings(model: BiLM, vocab_file: PathLike, output_file: PathLi
     """Write `embedding` *Shape:* (n_words, projection_dim) to an hdf5 file
     (temporary file + rename). The vocab file has one word a line, no
     duplicates. RETURNS (int): the number of words."""
+    check_output_file(output_file, "OUTPUT_FILE")  # before the work, not after it
     words = read_word_list(vocab_file)
     vectors = token_embeddings(model, words)
     with atomic_path(output_file, suffix=".hdf5.tmp") as tmp:

@@ -10,6 +10,7 @@ import math
 import os
 import signal
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
@@ -20,10 +21,12 @@ from tqdm import tqdm
 from ..bilm.precision import autocast, check_precision, fp32_flags
 from ..errors import Errors, InputError, OptionsError
 from ..io.atomic import atomic_write_text
-from .checkpoint import CHECKPOINT, export_model, load_checkpoint, load_model, option_diffs, save_checkpoint, vocab_digest
+from .checkpoint import CHECKPOINT, export_model, file_records, load_checkpoint, load_model, option_diffs
+from .checkpoint import save_checkpoint, vocab_digest
 from .data import WindowStream, expand_paths, iter_lines
 from .evaluate import evaluate_lm
 from .lm import BiLanguageModel
+from .run_dir import check_run_dir, make_run_dir, remove_on_early_failure, remove_outputs
 from .settings import PretrainSettings
 from .softmax import LogUniformSampler
 from .vocab import Vocab, build_vocab
@@ -102,14 +105,22 @@ def pretrain(
     resume: bool = False,
     on_step: Optional[Callable[[int, float], None]] = None,
     show_progress: bool = True,
+    overwrite: bool = False,
+    allow_data_change: bool = False,
 ) -> Dict[str, Any]:
     """Train a biLM and write OUTPUT_DIR/{model-last,model-best,checkpoints,
-    metrics.jsonl,vocab.txt}.
+    metrics.jsonl,vocab.txt,config.json}.
 
+    Whatever can be checked is checked before OUTPUT_DIR is created; a run
+    that fails before it saved a checkpoint or model removes what it wrote.
     settings (PretrainSettings): the validated config.
     gpu_id (int): -1 for CPU; under torchrun each process uses LOCAL_RANK.
     resume (bool): continue from OUTPUT_DIR/checkpoints/last.pt.
     on_step (Callable[[int, float], None]): called after every step with (step, loss).
+    overwrite (bool): delete an earlier run in OUTPUT_DIR and start from scratch;
+        without it (or resume) an earlier run there is an error.
+    allow_data_change (bool): with resume, go on when data.train names other
+        files than the checkpoint was trained on (a warning instead of an error).
     RETURNS (Dict[str, Any]): step, tokens, interrupted, last dev metrics.
     """
     t = settings.training
@@ -120,17 +131,52 @@ def pretrain(
     if not train_files:
         raise OptionsError(Errors.E205.format(path="config", key="paths.train"))
     dev_files = expand_paths(settings.data.dev, "paths.dev")
+    if rank == 0:
+        inputs = [("data.train", p) for p in train_files] + [("data.dev", p) for p in dev_files]
+        inputs += [(key, Path(value)) for key, value in (("data.vocab", settings.data.vocab),
+                                                           ("training.init_model", t.init_model)) if value]
+        check_run_dir(output_dir, resume, overwrite, allow_data_change, inputs)
     start_from = None
     if t.init_model is not None and not resume:  # on resume the checkpoint has everything
         start_from, vocab = load_model(t.init_model)
         diffs = option_diffs(start_from.config.to_options(), settings.model.to_options(), "init_model")
         if diffs:
             raise InputError(Errors.E215.format(path=t.init_model, diff="; ".join(diffs)))
-    if rank == 0:
-        output_dir.mkdir(parents=True, exist_ok=True)
     if start_from is None:
-        vocab = _load_vocab(settings, train_files, output_dir, resume)
+        vocab = _load_vocab(settings, train_files, output_dir, resume)  # reads (checks) every line
+    data_files = file_records(train_files)
+    created = None
+    if rank == 0:
+        if overwrite:
+            remove_outputs(output_dir)
+        created = make_run_dir(output_dir)
+    with remove_on_early_failure(output_dir, created) if rank == 0 and not resume else nullcontext():
+        return _train(
+            settings, output_dir, vocab, start_from, train_files, dev_files, data_files, rank=rank,
+            world_size=world_size, device=device, resume=resume, allow_data_change=allow_data_change,
+            on_step=on_step, show_progress=show_progress,
+        )
 
+
+def _train(
+    settings: PretrainSettings,
+    output_dir: Path,
+    vocab: Vocab,
+    start_from: Optional[BiLanguageModel],
+    train_files: List[Path],
+    dev_files: List[Path],
+    data_files: List[Dict[str, Any]],
+    *,
+    rank: int,
+    world_size: int,
+    device: torch.device,
+    resume: bool,
+    allow_data_change: bool,
+    on_step: Optional[Callable[[int, float], None]],
+    show_progress: bool,
+) -> Dict[str, Any]:
+    """The run itself, in a directory that `pretrain` checked and created."""
+    t = settings.training
     init_rng = torch.Generator().manual_seed(t.seed)
     model = BiLanguageModel(settings.model, len(vocab), dropout=t.dropout)
     model.init_like_bilm_tf(init_rng)
@@ -155,7 +201,7 @@ def pretrain(
     step, best, pending = 0, math.inf, {"nll": 0.0, "n": 0.0, "time": 0.0, "steps": 0}
     ckpt_path = output_dir / CHECKPOINT
     if resume:
-        payload = load_checkpoint(ckpt_path, model, vocab)
+        payload = load_checkpoint(ckpt_path, model, vocab, data_files, allow_data_change)
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         step, best, pending = payload["step"], payload["best"], payload["pending"]
@@ -196,6 +242,7 @@ def pretrain(
                 "vocab_sha256": vocab_digest(vocab), "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "step": step, "best": best,
                 "pending": dict(pending), "workers": workers, "world_size": world_size,
+                "data_files": data_files,
             })
 
     def evaluate() -> None:
