@@ -136,8 +136,9 @@ class Errors:
     )
     E202 = (
         "{path}, line {line}: the line is {n_chars:,} characters long, more than "
-        "max_line_chars={limit:,} ([data] max_line_chars in the config). Split the "
-        "text into sentences or lines, or raise the limit."
+        "the limit of {limit:,} ([data] max_line_chars in a pretraining config, "
+        "--max-line-chars of evaluate-lm). Split the text into sentences or lines, "
+        "or raise the limit."
     )
     E204 = (
         "{path}, line {line}: the token '{token}' already appeared on line {first}. A "

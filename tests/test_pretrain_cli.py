@@ -50,6 +50,12 @@ def test_cli_pretrain_then_evaluate_lm(tmp_path):
     assert math.isclose(ppl["mean"], math.sqrt(ppl["forward"] * ppl["backward"]), rel_tol=1e-9)
     # evaluate-lm uses batch 16 / unroll 20 (training used batch 8): close, not equal
     assert abs(ppl["forward"] / metrics[-1]["dev_ppl_forward"] - 1) < 0.05
+    longest = max(len(line) for line in dev.read_text(encoding="utf8").splitlines())
+    result = runner.invoke(
+        app, ["evaluate-lm", str(out / "model-last"), str(dev), "--max-line-chars", str(longest - 1)]
+    )
+    assert result.exit_code == 1
+    assert f"more than the limit of {longest - 1:,}" in result.output and "--max-line-chars" in result.output
 
 
 def test_cli_dump_token_embeddings_matches_bilm_tf_fixture(fixtures_dir, tmp_path):

@@ -175,8 +175,8 @@ def test_old_checkpoint_without_a_record_resumes_with_a_warning(corpus, tmp_path
 @pytest.mark.parametrize(
     "content,match",
     [
-        (b"fine line\n" + b"x " * 200 + b"\n", r"line 2: the line is 401 characters long, more than max_line_chars=300 "
-                                               r"\(\[data\] max_line_chars in the config\)"),
+        (b"fine line\n" + b"x " * 200 + b"\n", r"line 2: the line is 401 characters long, more than the limit of 300 "
+                                               r"\(\[data\] max_line_chars in a pretraining config"),
         (b"ok\nla caf\xe9 est\n", r"line 2: not valid UTF-8"),
         (b"  \n\n \t\n", r"the file is empty"),
         (b"", r"the file is empty"),

@@ -57,6 +57,7 @@ def evaluate_lm_cli(
     text_file: Path = typer.Argument(..., help="Whitespace-tokenized text, one sentence or line per row", exists=True, dir_okay=False),
     batch_size: int = typer.Option(16, "--batch-size", "-b", help="Rows evaluated in parallel (state carries within a row)"),
     unroll: int = typer.Option(20, "--unroll", help="Tokens per window"),
+    max_line_chars: int = typer.Option(20_000, "--max-line-chars", help="Longest line accepted, in characters (longer lines are an error naming the line)", min=1),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON object to this file (atomically)", dir_okay=False),
     # fmt: on
@@ -75,7 +76,10 @@ def evaluate_lm_cli(
         model, vocab = load_model(model_dir)
         device = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
         model.to(device)
-        result = evaluate_lm(model, vocab, expand_paths(str(text_file), "TEXT_FILE"), batch_size, unroll)
+        result = evaluate_lm(
+            model, vocab, expand_paths(str(text_file), "TEXT_FILE"), batch_size, unroll,
+            max_line_chars=max_line_chars,
+        )
         if output is not None:
             atomic_write_text(output, json.dumps(result) + "\n")
     except ElmoError as err:
