@@ -128,6 +128,31 @@ class Errors:
         "created below it. Choose another path."
     )
 
+    # models and pipeline (models/, pipeline/, corpora.py)
+    E090 = (
+        "ElmoListener (upstream '{upstream}') got no ELMo layers from an elmo "
+        "component during training. Put the elmo component before this component "
+        "in [nlp] pipeline; set the listener's upstream to the elmo component's "
+        "name (or \"*\"); and if the elmo component is in [training] "
+        "frozen_components, add it to [training] annotating_components too."
+    )
+    E091 = (
+        "ElmoListener (upstream '{upstream}') received the ELMo layers of another "
+        "batch than the one it is given (batch id {received} vs {expected}). The "
+        "elmo component must process the same batch first, as nlp.update does; a "
+        "component between them must not change the Docs' tokens."
+    )
+    E092 = (
+        "ElmoListener (upstream '{upstream}'): its projection has no output width. "
+        "Set width in the listener's config ([components.NAME.model.tok2vec] "
+        "width), and the width of its encode layer if it has one."
+    )
+    E093 = (
+        "spacy-elmo.ElmoEncoder.v1: {key} must be a positive integer, not "
+        "{value!r}. Set [components.elmo.model] {key} (defaults: max_length = 256, "
+        "token_budget = 4096)."
+    )
+
     # Pretraining (spacy_elmo.training, `python -m spacy elmo pretrain`)
     E200 = "{path}: {why}"
     E201 = (
