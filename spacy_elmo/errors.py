@@ -152,6 +152,10 @@ class Errors:
         "{value!r}. Set [components.elmo.model] {key} (defaults: max_length = 256, "
         "token_budget = 4096)."
     )
+    E094 = (
+        "The elmo component '{name}' has no labels: it only provides ELMo layers. "
+        "Add labels to the components that listen to it (tagger, ner, ...)."
+    )
 
     # Pretraining (spacy_elmo.training, `python -m spacy elmo pretrain`)
     E200 = "{path}: {why}"

@@ -202,6 +202,8 @@ def test_bad_settings():
         nlp.add_pipe("elmo", config={"model": {"max_length": 0}})
     with pytest.raises(ValueError, match=r"token_budget must be a positive integer, not -1"):
         nlp.add_pipe("elmo", config={"model": {"token_budget": -1}})
+    with pytest.raises(NotImplementedError, match="listen to it"):
+        nlp.add_pipe("elmo", name="e3").add_label("PER")
     with pytest.raises(ValueError, match="state mode"):
         nlp.add_pipe("elmo", name="e2", config={"model": {"bilm": {"state_mode": "sticky"}}})
 
