@@ -156,6 +156,16 @@ class Errors:
         "The elmo component '{name}' has no labels: it only provides ELMo layers. "
         "Add labels to the components that listen to it (tagger, ner, ...)."
     )
+    E095 = (
+        "{path}: the file starts like a spaCy DocBin (.spacy) but cannot be read "
+        "as one ({err}). It may be truncated: write it again with "
+        "DocBin.to_disk, or pass a token-per-line NER file."
+    )
+    E096 = (
+        "{path}, line {line}: the word column ({word}) is empty, so the line has no "
+        "token. Delete the line or fix its columns (set word_column/tag_column for "
+        "other layouts)."
+    )
 
     # Pretraining (spacy_elmo.training, `python -m spacy elmo pretrain`)
     E200 = "{path}: {why}"
