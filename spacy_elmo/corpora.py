@@ -23,7 +23,7 @@ from spacy.training import Corpus, Example, iob_to_biluo
 from spacy.util import registry
 
 from .errors import ElmoError, Errors
-from .io.text import check_input_file, open_text
+from .io.text import check_input_file, numbered_lines
 
 SCHEMES = ("auto", "bio", "iob1")
 HINT = "Check [corpora] path / --paths.train / --paths.dev."
@@ -47,51 +47,49 @@ def read_conll_ner(
         raise ElmoError(Errors.E107.format(what="scheme", options=", ".join(SCHEMES), value=scheme))
     words: List[str] = []
     tags: List[str] = []
-    start = 0  # line number of the current sentence's first token
-    with open_text(path, HINT) as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf8").rstrip("\r\n")
-            except UnicodeDecodeError as err:
-                raise ElmoError(Errors.E040.format(path=path, line=number, err=err)) from None
-            if number == 1:
-                line = line.lstrip("\ufeff")  # a UTF-8 byte-order mark (Windows editors write one)
-            if not line.strip() or line.startswith("-DOCSTART-"):
-                if words:
-                    yield words, _to_bio(tags, scheme, path, start)
-                    words, tags = [], []
-                continue
-            if line.startswith("#") and " = " in line and "\t" not in line:
-                continue  # UD-style comment (# sent_id = ...)
-            cols = line.split("\t") if "\t" in line else line.split()
-            try:
-                if len(cols) < 2:
-                    raise IndexError
-                word, tag = cols[word_column], cols[tag_column]
-            except IndexError:
-                raise ElmoError(
-                    Errors.E301.format(path=path, line=number, n=len(cols), word=word_column, tag=tag_column)
-                ) from None
-            tag = tag.strip()
-            if tag != "O" and not (len(tag) > 2 and tag[:2] in ("B-", "I-")):
-                raise ElmoError(Errors.E302.format(path=path, line=number, tag=tag))
-            if not word:
-                raise ElmoError(Errors.E096.format(path=path, line=number, word=word_column))
-            if not words:
-                start = number
-            words.append(word.strip() or word)
-            tags.append(tag)
+    numbers: List[int] = []  # line number of each token (comment lines may fall between)
+    for number, raw in numbered_lines(path, HINT):
+        try:
+            line = raw.decode("utf8").rstrip("\r\n")
+        except UnicodeDecodeError as err:
+            raise ElmoError(Errors.E040.format(path=path, line=number, err=err)) from None
+        if number == 1:
+            line = line.lstrip("\ufeff")  # a UTF-8 byte-order mark (Windows editors write one)
+        if not line.strip() or line.startswith("-DOCSTART-"):
+            if words:
+                yield words, _to_bio(tags, scheme, path, numbers)
+                words, tags, numbers = [], [], []
+            continue
+        if line.startswith("#") and " = " in line and "\t" not in line:
+            continue  # UD-style comment (# sent_id = ...)
+        cols = line.split("\t") if "\t" in line else line.split()
+        try:
+            if len(cols) < 2:
+                raise IndexError
+            word, tag = cols[word_column], cols[tag_column]
+        except IndexError:
+            raise ElmoError(
+                Errors.E301.format(path=path, line=number, n=len(cols), word=word_column, tag=tag_column)
+            ) from None
+        tag = tag.strip()
+        if tag != "O" and not (len(tag) > 2 and tag[:2] in ("B-", "I-")):
+            raise ElmoError(Errors.E302.format(path=path, line=number, tag=tag))
+        if not word:
+            raise ElmoError(Errors.E096.format(path=path, line=number, word=word_column))
+        words.append(word.strip() or word)
+        tags.append(tag)
+        numbers.append(number)
     if words:
-        yield words, _to_bio(tags, scheme, path, start)
+        yield words, _to_bio(tags, scheme, path, numbers)
 
 
-def _to_bio(tags: List[str], scheme: str, path: Path, first_line) -> List[str]:
+def _to_bio(tags: List[str], scheme: str, path: Path, numbers: List[int]) -> List[str]:
     out = []
     previous = "O"
-    for i, tag in enumerate(tags):
+    for tag, number in zip(tags, numbers):
         if tag.startswith("I-") and previous[2:] != tag[2:]:
             if scheme == "bio":
-                raise ElmoError(Errors.E304.format(path=path, where=f"line {first_line + i}", tag=tag))
+                raise ElmoError(Errors.E304.format(path=path, where=f"line {number}", tag=tag))
             tag = "B-" + tag[2:]
         out.append(tag)
         previous = tag

@@ -166,6 +166,11 @@ class Errors:
         "token. Delete the line or fix its columns (set word_column/tag_column for "
         "other layouts)."
     )
+    E097 = (
+        "{path}, line {line}: the {compression} data is damaged or cut off "
+        "({err}), so the file cannot be read past this line. It may be truncated "
+        "(an interrupted download or copy): fetch or compress it again."
+    )
 
     # Pretraining (spacy_elmo.training, `python -m spacy elmo pretrain`)
     E200 = "{path}: {why}"

@@ -1,5 +1,7 @@
 """NER readers on the real WNUT-17, CoNLL-2003 and Universal NER files."""
+import bz2
 import gzip
+import lzma
 
 import pytest
 import spacy
@@ -218,4 +220,24 @@ def test_byte_order_mark_and_empty_word(tmp_path):
     assert list(read_conll_ner(path)) == [(["New", "York"], ["B-location", "I-location"])]
     path.write_bytes("# sent_id = 1\na\tO\n\tB-person\n".encode("utf-8-sig"))
     with pytest.raises(ElmoError, match=r"line 3: the word column \(0\) is empty"):
+        list(read_conll_ner(path))
+
+
+def test_bio_error_counts_comment_lines(tmp_path):
+    """Found by the fuzz test: a comment inside a sentence shifted the line
+    that scheme="bio" names."""
+    path = tmp_path / "c.conll"
+    path.write_text("a\tO\n# sent_id = 1\nb\tI-PER\n", encoding="utf8")
+    with pytest.raises(ElmoError, match="line 3: 'I-PER'"):
+        list(read_conll_ner(path, scheme="bio"))
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress], ids=["gzip", "bz2", "xz"])
+def test_cut_compressed_file_names_the_line(tmp_path, compress):
+    """A truncated .gz/.bz2/.xz (an interrupted download) is an ElmoError that
+    names the line where the data breaks off (it was a bare EOFError)."""
+    data = compress(("word\tO\n" * 3000).encode("utf8"))
+    path = tmp_path / "cut.conll"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ElmoError, match=r"cut.conll, line \d+: the (gzip|bz2|xz) data is damaged or cut off"):
         list(read_conll_ner(path))

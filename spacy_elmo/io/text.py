@@ -5,8 +5,9 @@ and is a file."""
 import bz2
 import gzip
 import lzma
+import zlib
 from pathlib import Path
-from typing import IO, Callable, Dict, Optional, Tuple, Union
+from typing import IO, Callable, Dict, Iterator, Optional, Tuple, Union
 
 from ..errors import Errors, InputError
 
@@ -53,3 +54,32 @@ def open_text(path: PathLike, hint: str = "") -> IO[bytes]:
     if compression is not None:
         return COMPRESSIONS[compression][1](path, "rb")
     return path.open("rb")
+
+
+def numbered_lines(path: PathLike, hint: str = "") -> Iterator[Tuple[int, bytes]]:
+    """The lines of a file opened with `open_text`, with their numbers (from 1).
+
+    Damaged or truncated compressed data is an InputError naming the line it
+    breaks off at (`Errors.E097`), not the decompressor's EOFError, OSError,
+    LZMAError or zlib.error.
+    path (PathLike): the file.
+    hint (str): what to pass instead, if the file is missing.
+    YIELDS (Tuple[int, bytes]): line number and raw line, line break included.
+    """
+    compression = detect_compression(check_input_file(path, hint))
+    with open_text(path, hint) as handle:
+        lines = iter(handle)
+        number = 0
+        while True:
+            try:
+                raw = next(lines)
+            except StopIteration:
+                return
+            except (EOFError, OSError, lzma.LZMAError, zlib.error) as err:
+                if compression is None:
+                    raise
+                raise InputError(
+                    Errors.E097.format(path=path, line=number + 1, compression=compression, err=err)
+                ) from None
+            number += 1
+            yield number, raw
