@@ -5,17 +5,21 @@ and is a file."""
 import bz2
 import gzip
 import lzma
+import re
 import zlib
 from pathlib import Path
-from typing import IO, Callable, Dict, Iterator, Optional, Tuple, Union
+from typing import IO, Callable, Dict, Iterator, Optional, Pattern, Tuple, Union
 
 from ..errors import Errors, InputError
 
 PathLike = Union[str, Path]
-COMPRESSIONS: Dict[str, Tuple[bytes, Callable[..., IO[bytes]]]] = {
-    "gzip": (b"\x1f\x8b", gzip.open),
-    "bz2": (b"BZh", bz2.open),
-    "xz": (b"\xfd7zXZ\x00", lzma.open),
+# Magic bytes at the start of the file. bz2's 'BZh' is plain text, so its block
+# size digit and the magic of the first block (or of the end of an empty
+# stream) must follow: a text file whose first word is 'BZh' stays text.
+COMPRESSIONS: Dict[str, Tuple[Pattern[bytes], Callable[..., IO[bytes]]]] = {
+    "gzip": (re.compile(b"\x1f\x8b"), gzip.open),
+    "bz2": (re.compile(b"BZh[1-9](1AY&SY|\x17rE8P\x90)"), bz2.open),
+    "xz": (re.compile(b"\xfd7zXZ\x00"), lzma.open),
 }
 
 
@@ -33,9 +37,9 @@ def check_input_file(path: PathLike, hint: str = "") -> Path:
 def detect_compression(path: PathLike) -> Optional[str]:
     """"gzip", "bz2", "xz" (by magic bytes) or None for a plain file."""
     with check_input_file(path).open("rb") as f:
-        head = f.read(6)
+        head = f.read(10)
     for name, (magic, _) in COMPRESSIONS.items():
-        if head.startswith(magic):
+        if magic.match(head):
             return name
     return None
 
