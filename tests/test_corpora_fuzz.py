@@ -151,6 +151,9 @@ def check_error(message, raw_lines, word_column, tag_column, scheme):
         with pytest.raises(UnicodeDecodeError):
             raw.decode("utf8")
         return
+    if "data is damaged or cut off" in message:  # E097: random bytes that start like gzip/bz2/xz
+        assert number == 1 and raw_lines[0][:2] in (b"\x1f\x8b", b"BZ", b"\xfd7"), message
+        return
     cols = columns(raw.decode("utf8").rstrip("\r").lstrip("\ufeff"))
     if "column(s)" in message:  # E301
         assert len(cols) < 2 or not in_range(word_column, len(cols)) or not in_range(tag_column, len(cols)), message
@@ -231,7 +234,9 @@ def check_compressed(items, layout, compression, where, cut):
             sentences = list(read_conll_ner(path, word_column=word_column, tag_column=tag_column))
         except ElmoError as err:
             found = re.search(r", line (\d+)", str(err))
-            assert found and 1 <= int(found.group(1)) <= text.count(b"\n") + 2, str(err)
+            assert found and int(found.group(1)) >= 1, str(err)
+            if cut:  # what is left decompresses to a prefix of the text's count + 1 lines
+                assert int(found.group(1)) <= text.count(b"\n") + 2, str(err)  # + the line it breaks at
             return
     check_sentences(sentences)
 
