@@ -128,6 +128,50 @@ class Errors:
         "created below it. Choose another path."
     )
 
+    # models and pipeline (models/, pipeline/, corpora.py)
+    E090 = (
+        "ElmoListener (upstream '{upstream}') got no ELMo layers from an elmo "
+        "component during training. Put the elmo component before this component "
+        "in [nlp] pipeline; set the listener's upstream to the elmo component's "
+        "name (or \"*\"); and if the elmo component is in [training] "
+        "frozen_components, add it to [training] annotating_components too."
+    )
+    E091 = (
+        "ElmoListener (upstream '{upstream}') received the ELMo layers of another "
+        "batch than the one it is given (batch id {received} vs {expected}). The "
+        "elmo component must process the same batch first, as nlp.update does; a "
+        "component between them must not change the Docs' tokens."
+    )
+    E092 = (
+        "ElmoListener (upstream '{upstream}'): its projection has no output width. "
+        "Set width in the listener's config ([components.NAME.model.tok2vec] "
+        "width), and the width of its encode layer if it has one."
+    )
+    E093 = (
+        "spacy-elmo.ElmoEncoder.v1: {key} must be a positive integer, not "
+        "{value!r}. Set [components.elmo.model] {key} (defaults: max_length = 256, "
+        "token_budget = 4096)."
+    )
+    E094 = (
+        "The elmo component '{name}' has no labels: it only provides ELMo layers. "
+        "Add labels to the components that listen to it (tagger, ner, ...)."
+    )
+    E095 = (
+        "{path}: the file starts like a spaCy DocBin (.spacy) but cannot be read "
+        "as one ({err}). It may be truncated: write it again with "
+        "DocBin.to_disk, or pass a token-per-line NER file."
+    )
+    E096 = (
+        "{path}, line {line}: the word column ({word}) is empty, so the line has no "
+        "token. Delete the line or fix its columns (set word_column/tag_column for "
+        "other layouts)."
+    )
+    E097 = (
+        "{path}, line {line}: the {compression} data is damaged or cut off "
+        "({err}), so the file cannot be read past this line. It may be truncated "
+        "(an interrupted download or copy): fetch or compress it again."
+    )
+
     # Pretraining (spacy_elmo.training, `python -m spacy elmo pretrain`)
     E200 = "{path}: {why}"
     E201 = (

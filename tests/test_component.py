@@ -198,8 +198,12 @@ def test_pipe_batches_and_processes_agree(nlp):
 
 def test_bad_settings():
     nlp = spacy.blank("en")
-    with pytest.raises(ValueError, match="max_length"):
+    with pytest.raises(ValueError, match=r"\[components.elmo.model\] max_length"):
         nlp.add_pipe("elmo", config={"model": {"max_length": 0}})
+    with pytest.raises(ValueError, match=r"token_budget must be a positive integer, not -1"):
+        nlp.add_pipe("elmo", config={"model": {"token_budget": -1}})
+    with pytest.raises(NotImplementedError, match="listen to it"):
+        nlp.add_pipe("elmo", name="e3").add_label("PER")
     with pytest.raises(ValueError, match="state mode"):
         nlp.add_pipe("elmo", name="e2", config={"model": {"bilm": {"state_mode": "sticky"}}})
 

@@ -1,6 +1,7 @@
 """Every config in configs/ resolves, and the downstream ones train a few
 steps with `spacy train` on real data (UD English-EWT, WNUT-17), save, load
 and evaluate."""
+import os
 import subprocess
 import sys
 
@@ -95,10 +96,61 @@ def test_config_trains_saves_and_evaluates(config, ud, wnut, fixture_bilm_dir, v
     if dev.endswith(".spacy"):
         examples = list(Corpus(dev)(nlp))
     else:
-        examples = list(create_conll_ner_corpus_v1(dev)(nlp))
+        examples = list(create_conll_ner_corpus_v1(path=dev)(nlp))
     scores = nlp.evaluate(examples)
     key = {"tagger": "tag_acc", "parser": "dep_las", "textcat": "cats_macro_f", "ner": "ents_f"}[task]
     assert key in scores  # ents_f is 0.0 (not None) when the few-step model finds no entity
     doc = nlp("Apple is looking at buying a U.K. startup in London.")
     if "_elmo" in config.stem:
         assert doc._.elmo_layers.shape[1] == len(doc)
+
+
+NER_CONFIGS = [p for p in DOWNSTREAM if p.name.startswith("ner_")]
+
+
+@pytest.fixture(scope="module")
+def wnut_spacy(wnut, tmp_path_factory):
+    """The same WNUT-17 sentences as DocBin files, written by scripts/convert_ner.py."""
+    out = tmp_path_factory.mktemp("wnut_spacy")
+    for name in ("train", "dev"):
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "convert_ner.py"), str(wnut / f"{name}.conll"),
+                        str(out / f"{name}.spacy")], check=True, capture_output=True)
+    return out
+
+
+def corpus_summary(corpus, nlp):
+    return sorted(([t.text for t in eg.reference], [(e.start, e.end, e.label_) for e in eg.reference.ents])
+                  for eg in corpus(nlp))
+
+
+@pytest.mark.parametrize("config", NER_CONFIGS, ids=lambda p: p.stem)
+def test_ner_config_reads_spacy_files(config, wnut, wnut_spacy):
+    """--paths.train corpus/train.spacy works with every NER config: the same
+    sentences and entities as the token-per-line files."""
+    nlp = spacy.blank("en")
+    read = {}
+    for kind, folder, suffix in (("spacy", wnut_spacy, ".spacy"), ("conll", wnut, ".conll")):
+        overrides = {"paths.train": str(folder / f"train{suffix}"), "paths.dev": str(folder / f"dev{suffix}")}
+        cfg = spacy.util.load_config(config, overrides=overrides, interpolate=True)
+        corpora = spacy.util.registry.resolve(cfg["corpora"])
+        read[kind] = [corpus_summary(corpora[split], nlp) for split in ("train", "dev")]
+    assert read["spacy"] == read["conll"]
+    assert len(read["spacy"][0]) >= 80 and sum(len(ents) for _, ents in read["spacy"][0]) > 10
+
+
+def test_spacy_train_cli_on_spacy_files(wnut_spacy, fixture_bilm_dir, tmp_path):
+    """`python -m spacy train configs/ner_elmo.cfg --paths.train train.spacy ...`
+    trains (a few steps) and the NER learns the labels of the DocBin's entities."""
+    from spacy.tokens import DocBin
+
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "spacy", "train", str(ROOT / "configs" / "ner_elmo.cfg"), "--output", str(out),
+         "--paths.train", str(wnut_spacy / "train.spacy"), "--paths.dev", str(wnut_spacy / "dev.spacy"),
+         "--paths.elmo", str(fixture_bilm_dir), "--training.max_steps", "2", "--training.eval_frequency", "1",
+         "--training.logger.progress_bar", "false"],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    nlp = spacy.load(out / "model-last")
+    docs = DocBin().from_disk(wnut_spacy / "train.spacy").get_docs(nlp.vocab)
+    assert set(nlp.get_pipe("ner").labels) == {e.label_ for doc in docs for e in doc.ents}

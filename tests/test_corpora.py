@@ -1,5 +1,7 @@
 """NER readers on the real WNUT-17, CoNLL-2003 and Universal NER files."""
+import bz2
 import gzip
+import lzma
 
 import pytest
 import spacy
@@ -60,7 +62,7 @@ def test_universal_ner_columns(shared_data):
 def test_registered_reader_gives_examples_with_entities(shared_data):
     nlp = spacy.blank("en")
     reader = spacy.util.registry.readers.get("spacy-elmo.ConllNerCorpus.v1")
-    corpus = reader(str(shared_data / "wnut17" / "emerging.dev.conll"), limit=50)
+    corpus = reader(path=str(shared_data / "wnut17" / "emerging.dev.conll"), limit=50)
     examples = list(corpus(nlp))
     assert len(examples) == 50
     words, tags = next(iter(read_conll_ner(shared_data / "wnut17" / "emerging.dev.conll")))
@@ -107,7 +109,7 @@ def test_missing_file_and_bad_scheme(tmp_path):
     with pytest.raises(ElmoError, match="scheme"):
         list(read_conll_ner(tmp_path / "nope.conll", scheme="bioes"))
     with pytest.raises(ElmoError, match="needs a path"):
-        create_conll_ner_corpus_v1(None)
+        list(create_conll_ner_corpus_v1(path=None)(spacy.blank("en")))
     bad = tmp_path / "latin1.conll"
     bad.write_bytes("caf\xe9\tO\n".encode("latin1"))
     with pytest.raises(ElmoError, match="UTF-8"):
@@ -142,3 +144,100 @@ def test_corpus_text_script_writes_training_tokens(shared_data, tmp_path):
                              capture_output=True, text=True)
     assert missing.returncode != 0 and "nope.conll: no such file" in missing.stderr
     assert not (tmp_path / "x.txt").exists()
+
+
+def wnut_docbin(shared_data, out, n=60):
+    """The first n sentences of WNUT-17 dev as a DocBin (as scripts/convert_ner.py writes it)."""
+    from spacy.tokens import DocBin
+
+    from spacy_elmo.corpora import ner_examples
+
+    sentences = list(read_conll_ner(shared_data / "wnut17" / "emerging.dev.conll"))[:n]
+    docs = [eg.reference for eg in ner_examples(spacy.blank("en"), sentences)]
+    DocBin(docs=docs).to_disk(out)
+    return sentences
+
+
+def summary(examples):
+    return [([t.text for t in eg.reference], [(e.start, e.end, e.label_) for e in eg.reference.ents],
+             [t.text for t in eg.predicted]) for eg in examples]
+
+
+def test_reader_takes_docbin_files_by_content(shared_data, tmp_path):
+    """A .spacy file (or a DocBin under any name) reads as spaCy's own
+    spacy.Corpus.v1 reads it, with the same entities as the token-per-line file."""
+    from spacy.training import Corpus
+
+    nlp = spacy.blank("en")
+    sentences = wnut_docbin(shared_data, tmp_path / "dev.spacy")
+    (tmp_path / "dev.docbin").write_bytes((tmp_path / "dev.spacy").read_bytes())
+    expected = summary(Corpus(tmp_path / "dev.spacy")(nlp))
+    assert len(expected) == 60 and sum(len(ents) for _, ents, _ in expected) > 10
+    assert [words for words, _, _ in expected] == [words for words, _ in sentences]
+    for name in ("dev.spacy", "dev.docbin"):
+        reader = create_conll_ner_corpus_v1(path=str(tmp_path / name), word_column=3, scheme="bio")
+        assert summary(reader(nlp)) == expected  # column settings do not apply to DocBin
+        assert summary(create_conll_ner_corpus_v1(path=str(tmp_path / name), limit=7)(nlp)) == expected[:7]
+        shuffled = summary(create_conll_ner_corpus_v1(path=str(tmp_path / name), shuffle=True)(nlp))
+        assert shuffled != expected and sorted(shuffled) == sorted(expected)
+
+
+def test_damaged_docbin_names_the_file(shared_data, tmp_path):
+    wnut_docbin(shared_data, tmp_path / "dev.spacy")
+    data = (tmp_path / "dev.spacy").read_bytes()
+    (tmp_path / "cut.spacy").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ElmoError, match="cut.spacy: the file starts like a spaCy DocBin"):
+        list(create_conll_ner_corpus_v1(path=str(tmp_path / "cut.spacy"))(spacy.blank("en")))
+
+
+def test_reader_checks_its_path_when_read(tmp_path):
+    """As spaCy's readers: resolving the config does not need the file; reading
+    it names the file and the setting."""
+    corpus = create_conll_ner_corpus_v1(path=str(tmp_path / "nope.conll"))
+    with pytest.raises(ElmoError, match=r"nope.conll: the file does not exist. Check \[corpora\] path / --paths.train"):
+        list(corpus(spacy.blank("en")))
+    with pytest.raises(ElmoError, match="is a directory"):
+        list(create_conll_ner_corpus_v1(path=str(tmp_path))(spacy.blank("en")))
+
+
+def test_debug_config_passes_without_the_data(tmp_path):
+    """`python -m spacy debug config configs/ner_elmo.cfg --paths.train x --paths.dev y`
+    ends with 'Config is valid', as for spaCy's own readers."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "spacy", "debug", "config", str(ROOT / "configs" / "ner_elmo.cfg"),
+                           "--paths.train", "x", "--paths.dev", "y"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Config is valid" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_byte_order_mark_and_empty_word(tmp_path):
+    path = tmp_path / "bom.conll"
+    path.write_bytes("\ufeffNew\tB-location\nYork\tI-location\n".encode("utf8"))
+    assert list(read_conll_ner(path)) == [(["New", "York"], ["B-location", "I-location"])]
+    path.write_bytes("# sent_id = 1\na\tO\n\tB-person\n".encode("utf-8-sig"))
+    with pytest.raises(ElmoError, match=r"line 3: the word column \(0\) is empty"):
+        list(read_conll_ner(path))
+
+
+def test_bio_error_counts_comment_lines(tmp_path):
+    """Found by the fuzz test: a comment inside a sentence shifted the line
+    that scheme="bio" names."""
+    path = tmp_path / "c.conll"
+    path.write_text("a\tO\n# sent_id = 1\nb\tI-PER\n", encoding="utf8")
+    with pytest.raises(ElmoError, match="line 3: 'I-PER'"):
+        list(read_conll_ner(path, scheme="bio"))
+
+
+@pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress], ids=["gzip", "bz2", "xz"])
+def test_cut_compressed_file_names_the_line(tmp_path, compress):
+    """A truncated .gz/.bz2/.xz (an interrupted download) is an ElmoError that
+    names the line where the data breaks off (it was a bare EOFError)."""
+    data = compress(("word\tO\n" * 3000).encode("utf8"))
+    path = tmp_path / "cut.conll"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ElmoError, match=r"cut.conll, line \d+: the (gzip|bz2|xz) data is damaged or cut off"):
+        list(read_conll_ner(path))

@@ -43,6 +43,21 @@ def test_open_text_detects_compression_by_content(tmp_path, name, compress, expe
         assert list(handle) == [b"the cat sat\n", b"on the mat\n"]
 
 
+def test_text_starting_like_bz2_stays_text(tmp_path):
+    """'BZh' is plain text: a NER file whose first token is 'BZh' is not bz2
+    (only 'BZh', a block size and a block or end-of-stream magic are)."""
+    path = tmp_path / "ner.conll"
+    path.write_bytes(b"BZh\tO\nBZh9\tO\n")
+    assert detect_compression(path) is None
+    with open_text(path) as handle:
+        assert list(handle) == [b"BZh\tO\n", b"BZh9\tO\n"]
+    empty = tmp_path / "empty"
+    empty.write_bytes(bz2.compress(b""))
+    assert detect_compression(empty) == "bz2"
+    with open_text(empty) as handle:
+        assert handle.read() == b""
+
+
 def test_input_checks_say_missing_or_directory(tmp_path):
     with pytest.raises(InputError, match="does not exist. Pass X"):
         check_input_file(tmp_path / "nope.txt", "Pass X")

@@ -5,16 +5,21 @@ and is a file."""
 import bz2
 import gzip
 import lzma
+import re
+import zlib
 from pathlib import Path
-from typing import IO, Callable, Dict, Optional, Tuple, Union
+from typing import IO, Callable, Dict, Iterator, Optional, Pattern, Tuple, Union
 
 from ..errors import Errors, InputError
 
 PathLike = Union[str, Path]
-COMPRESSIONS: Dict[str, Tuple[bytes, Callable[..., IO[bytes]]]] = {
-    "gzip": (b"\x1f\x8b", gzip.open),
-    "bz2": (b"BZh", bz2.open),
-    "xz": (b"\xfd7zXZ\x00", lzma.open),
+# Magic bytes at the start of the file. bz2's 'BZh' is plain text, so its block
+# size digit and the magic of the first block (or of the end of an empty
+# stream) must follow: a text file whose first word is 'BZh' stays text.
+COMPRESSIONS: Dict[str, Tuple[Pattern[bytes], Callable[..., IO[bytes]]]] = {
+    "gzip": (re.compile(b"\x1f\x8b"), gzip.open),
+    "bz2": (re.compile(b"BZh[1-9](1AY&SY|\x17rE8P\x90)"), bz2.open),
+    "xz": (re.compile(b"\xfd7zXZ\x00"), lzma.open),
 }
 
 
@@ -32,9 +37,9 @@ def check_input_file(path: PathLike, hint: str = "") -> Path:
 def detect_compression(path: PathLike) -> Optional[str]:
     """"gzip", "bz2", "xz" (by magic bytes) or None for a plain file."""
     with check_input_file(path).open("rb") as f:
-        head = f.read(6)
+        head = f.read(10)
     for name, (magic, _) in COMPRESSIONS.items():
-        if head.startswith(magic):
+        if magic.match(head):
             return name
     return None
 
@@ -53,3 +58,32 @@ def open_text(path: PathLike, hint: str = "") -> IO[bytes]:
     if compression is not None:
         return COMPRESSIONS[compression][1](path, "rb")
     return path.open("rb")
+
+
+def numbered_lines(path: PathLike, hint: str = "") -> Iterator[Tuple[int, bytes]]:
+    """The lines of a file opened with `open_text`, with their numbers (from 1).
+
+    Damaged or truncated compressed data is an InputError naming the line it
+    breaks off at (`Errors.E097`), not the decompressor's EOFError, OSError,
+    LZMAError or zlib.error.
+    path (PathLike): the file.
+    hint (str): what to pass instead, if the file is missing.
+    YIELDS (Tuple[int, bytes]): line number and raw line, line break included.
+    """
+    compression = detect_compression(check_input_file(path, hint))
+    with open_text(path, hint) as handle:
+        lines = iter(handle)
+        number = 0
+        while True:
+            try:
+                raw = next(lines)
+            except StopIteration:
+                return
+            except (EOFError, OSError, lzma.LZMAError, zlib.error) as err:
+                if compression is None:
+                    raise
+                raise InputError(
+                    Errors.E097.format(path=path, line=number + 1, compression=compression, err=err)
+                ) from None
+            number += 1
+            yield number, raw

@@ -8,15 +8,15 @@ from thinc.api import Model
 from thinc.types import Floats3d
 
 from ..bilm.model import keeps_row_order
-from ..errors import ElmoError
-from .listener import replace_listener, replace_listener_cfg
+from ..errors import ElmoError, Errors
+from .tok2vec import replace_listener, replace_listener_cfg
 
 Segment = Tuple[int, int, int]  # (doc index, start token, end token)
 
 
 @registry.architectures("spacy-elmo.ElmoEncoder.v1")
 def build_elmo_encoder_v1(
-    bilm: Model, *, max_length: int = 256, token_budget: int = 4096
+    *, bilm: Model, max_length: int = 256, token_budget: int = 4096
 ) -> Model[List[Doc], List[Floats3d]]:
     """All ELMo layers for each Doc.
 
@@ -26,11 +26,9 @@ def build_elmo_encoder_v1(
     token_budget (int): padded tokens per biLM batch (rows x (longest row + 2)).
     RETURNS (Model[List[Doc], List[Floats3d]]): per Doc (n_layers + 1, len(doc), dim).
     """
-    if max_length < 1 or token_budget < 1:
-        raise ElmoError(
-            f"spacy-elmo.ElmoEncoder.v1: max_length ({max_length}) and token_budget "
-            f"({token_budget}) must be positive integers ([components.elmo.model])."
-        )
+    for key, value in (("max_length", max_length), ("token_budget", token_budget)):
+        if value < 1:
+            raise ElmoError(Errors.E093.format(key=key, value=value))
     return Model(
         "elmo_encoder",
         forward,

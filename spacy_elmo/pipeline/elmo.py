@@ -19,12 +19,18 @@ from ..models.listener import ElmoListener
 from .extensions import DATA_ATTR, install_extensions, mix_layers, set_user_hooks
 
 DEFAULT_CONFIG_STR = """
-[model]
+[elmo]
+mix = "average"
+gamma = 1.0
+set_doc_tensor = false
+set_vector_hooks = false
+
+[elmo.model]
 @architectures = "spacy-elmo.ElmoEncoder.v1"
 max_length = 256
 token_budget = 4096
 
-[model.bilm]
+[elmo.model.bilm]
 @architectures = "spacy-elmo.ElmoBiLM.v2"
 weights = "default"
 options_file = null
@@ -37,16 +43,7 @@ precision = "fp32"
 DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 
 
-@Language.factory(
-    "elmo",
-    default_config={
-        "model": DEFAULT_CONFIG["model"],
-        "mix": "average",
-        "gamma": 1.0,
-        "set_doc_tensor": False,
-        "set_vector_hooks": False,
-    },
-)
+@Language.factory("elmo", default_config=DEFAULT_CONFIG["elmo"])
 def make_elmo(
     nlp: Language,
     name: str,
@@ -243,4 +240,4 @@ class Elmo(TrainablePipe):
         return losses
 
     def add_label(self, label: str) -> int:
-        raise NotImplementedError(f"{self.name} has no labels")
+        raise NotImplementedError(Errors.E094.format(name=self.name))

@@ -8,7 +8,23 @@ from spacy.vectors import Vectors
 from thinc.api import Config
 
 from conftest import fixture_bilm_path
+from spacy_elmo.errors import ElmoError
 from spacy_elmo.models.bilm import get_bilm
+
+BILM = """
+@architectures = "spacy-elmo.ElmoBiLM.v1"
+weights = "%s"
+fine_tune = {fine_tune}
+"""
+
+TAGGER = """
+[components.tagger]
+factory = "tagger"
+
+[components.tagger.model]
+@architectures = "spacy.Tagger.v2"
+nO = null
+"""
 
 TAGGER_CFG = """
 [nlp]
@@ -23,18 +39,7 @@ factory = "elmo"
 [components.elmo.model]
 @architectures = "spacy-elmo.ElmoEncoder.v1"
 
-[components.elmo.model.bilm]
-@architectures = "spacy-elmo.ElmoBiLM.v1"
-weights = "%s"
-fine_tune = {fine_tune}
-
-[components.tagger]
-factory = "tagger"
-
-[components.tagger.model]
-@architectures = "spacy.Tagger.v2"
-nO = null
-
+[components.elmo.model.bilm]""" + BILM + TAGGER + """
 [components.tagger.model.tok2vec]
 @architectures = "spacy-elmo.ElmoListener.v1"
 width = 24
@@ -48,14 +53,7 @@ lang = "en"
 pipeline = ["tagger"]
 
 [components]
-
-[components.tagger]
-factory = "tagger"
-
-[components.tagger.model]
-@architectures = "spacy.Tagger.v2"
-nO = null
-
+""" + TAGGER + """
 [components.tagger.model.tok2vec]
 @architectures = "spacy-elmo.ElmoTok2Vec.v1"
 width = 24
@@ -63,11 +61,7 @@ width = 24
 [components.tagger.model.tok2vec.encoder]
 @architectures = "spacy-elmo.ElmoEncoder.v1"
 
-[components.tagger.model.tok2vec.encoder.bilm]
-@architectures = "spacy-elmo.ElmoBiLM.v1"
-weights = "%s"
-fine_tune = {fine_tune}
-"""
+[components.tagger.model.tok2vec.encoder.bilm]""" + BILM
 
 # the tiny AllenNLP fixture biLM: these tests are about the listener, not the model
 TAGGER_CFG = TAGGER_CFG.replace('"%s"', '"' + fixture_bilm_path() + '"')
@@ -326,3 +320,22 @@ def test_v2_without_encode_is_v1():
         outputs.append([doc.tensor for doc in nlp.pipe([t for t, _ in DATA])])
     for a, b in zip(*outputs):
         numpy.testing.assert_array_equal(a, b)
+
+
+def test_listener_without_upstream_update_names_the_settings():
+    """E090: the elmo component did not run in training (here: excluded from the update)."""
+    nlp, examples, _ = make(TAGGER_CFG, False)
+    with pytest.raises(ElmoError, match="upstream 'elmo'.*no ELMo layers") as info:
+        nlp.update(examples, exclude=["elmo"])
+    message = str(info.value)
+    assert "[nlp] pipeline" in message and "frozen_components" in message and "annotating_components" in message
+
+
+def test_listener_given_another_batch():
+    """E091: the layers the listener received belong to another batch."""
+    nlp, examples, _ = make(TAGGER_CFG, False)
+    nlp.update(examples)  # the elmo component hands the listener this batch's layers
+    listener = nlp.get_pipe("tagger").model.get_ref("tok2vec")
+    with pytest.raises(ElmoError, match="another batch") as info:
+        listener.begin_update([nlp.make_doc("other words")])
+    assert "process the same batch first" in str(info.value)
