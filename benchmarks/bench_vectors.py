@@ -99,19 +99,17 @@ def main():
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--dims", type=int, default=300)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_vectors"))
-    parser.add_argument("--workers", default=None, help="--workers for our converter (default: its own default)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     text, binary = make_files(args.rows, args.dims, args.workdir)
     py = sys.executable
     array_mib = args.rows * args.dims * 4 / 2**20
-    ours = [] if args.workers is None else ["--workers", args.workers]
     cases = [
         ("python -m spacy --help (baseline RSS)", [py, "-m", "spacy", "--help"]),
         ("text: python -m spacy init vectors", [py, "-m", "spacy", "init", "vectors", "en", str(text), str(args.workdir / "out_spacy")]),
-        ("text: python -m spacy elmo init-vectors", [py, "-m", "spacy", "elmo", "init-vectors", "en", str(text), str(args.workdir / "out_ours_txt")] + ours),
+        ("text: python -m spacy elmo init-vectors", [py, "-m", "spacy", "elmo", "init-vectors", "en", str(text), str(args.workdir / "out_ours_txt")]),
         ("binary: gensim load + spaCy Vectors + to_disk", [py, "-c", GENSIM_BUILD, str(binary), str(args.workdir / "out_gensim")]),
-        ("binary: python -m spacy elmo init-vectors", [py, "-m", "spacy", "elmo", "init-vectors", "en", str(binary), str(args.workdir / "out_ours_bin")] + ours),
+        ("binary: python -m spacy elmo init-vectors", [py, "-m", "spacy", "elmo", "init-vectors", "en", str(binary), str(args.workdir / "out_ours_bin")]),
     ]
     work_cases = {  # the same work in-process, timed after the imports
         cases[1][0]: [py, "-c", WORK_SPACY, str(text), str(args.workdir / "out_spacy")],

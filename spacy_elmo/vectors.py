@@ -108,7 +108,6 @@ def word2vec_to_vectors(
     allow_pickle: bool = False,
     deduplicate: bool = True,
     name: Optional[str] = None,
-    n_workers: Optional[int] = None,
     progress: bool = False,
 ) -> Vectors:
     """Read a word2vec file into a spaCy `Vectors` table.
@@ -124,7 +123,6 @@ def word2vec_to_vectors(
     allow_pickle (bool): allow gensim pickles (they can run code when loaded).
     deduplicate (bool): store identical rows once, as `spacy init vectors` does.
     name (Optional[str]): the vectors name.
-    n_workers (Optional[int]): parallel text parsers (None: automatic; 0: none).
     progress (bool): show a progress bar while reading.
     RETURNS (Vectors): the table, with `strings` as its StringStore.
     """
@@ -132,8 +130,7 @@ def word2vec_to_vectors(
         raise InputError(Errors.E107.format(what="dtype (--dtype)", options=DTYPES, value=dtype))
     table = read_word2vec(
         path, fmt=fmt, truncate=truncate, unicode_errors=unicode_errors,
-        lowercase=lowercase, allow_pickle=allow_pickle, n_workers=n_workers,
-        progress=progress,
+        lowercase=lowercase, allow_pickle=allow_pickle, progress=progress,
     )
     data, keys = table.data, table.keys  # `data` owns its memory
     n_rows, row_of_key = data.shape[0], None

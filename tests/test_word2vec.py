@@ -1,23 +1,17 @@
 """word2vec readers and the Vectors builder, against gensim on real files."""
 import bz2
 import gzip
-import multiprocessing
-import os
-import shutil
 import warnings
 
 import numpy
 import pytest
 
 from spacy_elmo.errors import InputError
-from spacy_elmo.io import _pool
 from spacy_elmo.io._numbers import parse_text_block, parse_text_block_fast
 from spacy_elmo.io.word2vec import detect_format, read_word2vec
 
 gensim = pytest.importorskip("gensim")
 from gensim.models import KeyedVectors  # noqa: E402
-
-needs_fork = pytest.mark.skipif(not _pool.FORK, reason="the process backend needs fork (Linux)")
 
 FIXTURES = [
     ("word2vec_pre_kv_c", False),
@@ -37,11 +31,10 @@ def assert_same(table, kv):
 
 
 @pytest.mark.parametrize("name,binary", FIXTURES)
-@pytest.mark.parametrize("n_workers", [0, 1])
-def test_fixtures_match_gensim(shared_data, name, binary, n_workers):
+def test_fixtures_match_gensim(shared_data, name, binary):
     path = shared_data / "word2vec-gensim-fixtures" / name
     kv = KeyedVectors.load_word2vec_format(str(path), binary=binary)
-    table = read_word2vec(path, n_workers=n_workers)
+    table = read_word2vec(path)
     assert table.fmt == ("binary" if binary else "text")
     assert_same(table, kv)
 
@@ -302,19 +295,17 @@ def test_bad_binary_and_unicode(shared_data, tmp_path):
         read_word2vec(tmp_path / "missing.txt")
 
 
-@pytest.mark.parametrize("processes", [False, pytest.param(True, marks=needs_fork)])
-def test_parallel_equals_serial_over_many_blocks(wiki_kv, tmp_path, monkeypatch, processes):
-    """With small blocks the file is many blocks, parsed by threads or forked
-    processes out of order; rows, values and error line numbers are those of
-    one thread, and no worker process is left behind."""
+def test_many_blocks(wiki_kv, tmp_path, monkeypatch):
+    """With small blocks the file is many blocks: rows, values, a duplicate
+    many blocks later and the line numbers of errors are those of one block;
+    a line longer than a block is read whole, and truncate stops mid-file."""
     import spacy_elmo.io.word2vec as w2v
 
-    monkeypatch.setattr(w2v, "TEXT_BLOCK_SIZE", 4096)
-    monkeypatch.setattr(_pool, "FORK", processes)
     path = tmp_path / "t.txt"
     wiki_kv.save_word2vec_format(str(path))
-    a = read_word2vec(path, n_workers=0)
-    b = read_word2vec(path, n_workers=3)
+    a = read_word2vec(path)
+    monkeypatch.setattr(w2v, "TEXT_BLOCK_SIZE", 4096)
+    b = read_word2vec(path)
     assert path.stat().st_size > 50 * 4096
     assert a.keys == b.keys == list(wiki_kv.index_to_key)
     assert a.data.tobytes() == b.data.tobytes() == wiki_kv.vectors.tobytes()
@@ -323,171 +314,25 @@ def test_parallel_equals_serial_over_many_blocks(wiki_kv, tmp_path, monkeypatch,
     lines[0] = f"{len(lines)} {wiki_kv.vector_size}"
     path.write_text("\n".join(lines + [first_key + lines[2][lines[2].index(" "):]]) + "\n", encoding="utf8")
     with pytest.warns(UserWarning, match="1 duplicate"):
-        dup = read_word2vec(path, n_workers=3)  # a duplicate many blocks later: the first row wins
+        dup = read_word2vec(path)  # a duplicate many blocks later: the first row wins
     assert dup.keys == a.keys and dup.data.tobytes() == a.data.tobytes() and dup.n_duplicates == 1
     lines[0] = f"{len(lines) - 1} {wiki_kv.vector_size}"
     bad_line = len(lines) - 7
-    lines[bad_line - 1] = lines[bad_line - 1].rsplit(" ", 1)[0] + " 0.5x"
+    bad = lines[bad_line - 1]
+    lines[bad_line - 1] = bad.rsplit(" ", 1)[0] + " 0.5x"
     path.write_text("\n".join(lines) + "\n", encoding="utf8")
-    for n_workers in (0, 3):
-        with pytest.raises(InputError, match=f"line {bad_line}\\b"):
-            read_word2vec(path, n_workers=n_workers)
-    assert multiprocessing.active_children() == []
-
-
-def many_block_file(wiki_kv, tmp_path, monkeypatch):
-    import spacy_elmo.io.word2vec as w2v
-
-    monkeypatch.setattr(w2v, "TEXT_BLOCK_SIZE", 4096)
-    monkeypatch.setattr(_pool, "FORK", True)
-    path = tmp_path / "t.txt"
-    wiki_kv.save_word2vec_format(str(path))
-    return path
-
-
-@needs_fork
-def test_processes_long_lines_truncate_and_cleanup(wiki_kv, tmp_path, monkeypatch):
-    """A line longer than the shared buffers is parsed in the main process,
-    in turn; --truncate stops the workers early; none is left behind."""
-    path = many_block_file(wiki_kv, tmp_path, monkeypatch)
-    lines = path.read_text(encoding="utf8").splitlines()
-    long_key = "x" * 20000  # > 2 * TEXT_BLOCK_SIZE: a block of its own, too big for a slot
+    with pytest.raises(InputError, match=f"line {bad_line}\\b"):
+        read_word2vec(path)
+    lines[bad_line - 1] = bad
+    long_key = "x" * 20000  # longer than a block
     lines.insert(200, long_key + lines[5][lines[5].index(" "):])
     lines[0] = f"{len(lines) - 1} {wiki_kv.vector_size}"
     path.write_text("\n".join(lines) + "\n", encoding="utf8")
-    table = read_word2vec(path, n_workers=2)
-    expected = read_word2vec(path, n_workers=0)
-    assert table.keys == expected.keys and table.keys[199] == long_key
-    assert table.data.tobytes() == expected.data.tobytes()
-    assert (table.data[199] == wiki_kv.vectors[4]).all()
-    short = read_word2vec(path, n_workers=2, truncate=300)
-    assert short.keys == expected.keys[:300] and short.data.tobytes() == expected.data[:300].tobytes()
-    assert multiprocessing.active_children() == []
-
-
-@needs_fork
-def test_processes_after_torch_ran_threads(wiki_kv, tmp_path):
-    """The parsers are forked after torch ran multi-threaded ops (as in
-    `spacy train`, whose initialization runs the vectors callback): they
-    work and nothing hangs (in a subprocess, with a time limit)."""
-    import subprocess
-    import sys
-
-    path = tmp_path / "t.txt"
-    wiki_kv.save_word2vec_format(str(path))
-    script = (
-        "import sys, torch\n"
-        "torch.set_num_threads(2)\n"
-        "x = torch.randn(512, 512)\n"
-        "(x @ x).sum().item()\n"
-        "import spacy_elmo.io.word2vec as w2v\n"
-        "w2v.TEXT_BLOCK_SIZE = 4096\n"
-        "table = w2v.read_word2vec(sys.argv[1], n_workers=2)\n"
-        "print(len(table.keys), table.data.sum())\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    n, total = out.stdout.split()
-    assert int(n) == len(wiki_kv.index_to_key)
-    assert float(total) == pytest.approx(float(wiki_kv.vectors.sum()), rel=1e-5)
-
-
-@needs_fork
-def test_processes_end_when_the_parent_is_killed(tmp_path):
-    """Workers of a parent killed with SIGKILL (no cleanup runs) see their
-    pipe close and exit, instead of living on as orphans."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    script = (
-        "import os, signal\n"
-        "from spacy_elmo.io._pool import parse_blocks\n"
-        "blocks = (b'k 1 2\\nj 3 4' for _ in range(100))\n"
-        "results = parse_blocks(blocks, 2, 2, processes=True)\n"
-        "next(results)\n"
-        "import multiprocessing\n"
-        "print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n"
-        "os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    log = tmp_path / "out.txt"
-    with log.open("w") as f:  # a file, not a pipe: orphans holding it would block the read
-        code = subprocess.run([sys.executable, "-c", script], stdout=f, stderr=subprocess.STDOUT, timeout=120).returncode
-    assert code == -signal.SIGKILL, log.read_text()[-2000:]
-    pids = [int(pid) for pid in log.read_text().split()]
-    assert len(pids) == 2
-
-    def running(pid):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-        except FileNotFoundError:
-            return False
-
-    deadline = time.monotonic() + 10
-    while any(map(running, pids)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    left = [pid for pid in pids if running(pid)]
-    for pid in left:  # do not leave them behind when the test fails
-        os.kill(pid, signal.SIGKILL)
-    assert not left
-
-
-@needs_fork
-def test_processes_fall_back_to_threads_when_fork_fails(wiki_kv, tmp_path, monkeypatch):
-    path = many_block_file(wiki_kv, tmp_path, monkeypatch)
-
-    def no_fork(self):
-        raise OSError(12, "Cannot allocate memory")
-
-    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", no_fork)
-    with pytest.warns(UserWarning, match="parsing in threads"):
-        table = read_word2vec(path, n_workers=2)
-    assert table.keys == list(wiki_kv.index_to_key) and table.data.tobytes() == wiki_kv.vectors.tobytes()
-
-
-def _read_in_daemon(path, queue):
-    table = read_word2vec(path, n_workers=2)
-    queue.put((table.keys, table.data.tobytes()))
-
-
-@needs_fork
-def test_daemonic_caller_parses_in_threads(wiki_kv, tmp_path, monkeypatch):
-    """Inside a daemonic worker (a multiprocessing.Pool's), which may not start
-    processes, the parsers are threads."""
-    path = many_block_file(wiki_kv, tmp_path, monkeypatch)
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_read_in_daemon, args=(path, queue), daemon=True)
-    proc.start()
-    keys, data = queue.get(timeout=60)
-    proc.join(timeout=10)
-    assert proc.exitcode == 0
-    assert keys == list(wiki_kv.index_to_key) and data == wiki_kv.vectors.tobytes()
-
-
-@needs_fork
-@pytest.mark.parametrize("how", ["raise", "die"])
-def test_processes_worker_failure_is_reported(wiki_kv, tmp_path, monkeypatch, how):
-    """A bug in a worker comes back with its traceback, a worker that dies is
-    named; the other workers are stopped."""
-    path = many_block_file(wiki_kv, tmp_path, monkeypatch)
-    victim = wiki_kv.index_to_key[500].encode()
-    parse = _pool._parse
-
-    def broken(block, dims):
-        if b"\n" + victim + b" " in block:
-            if how == "die":
-                os._exit(3)
-            raise ZeroDivisionError("planted")
-        return parse(block, dims)
-
-    monkeypatch.setattr(_pool, "_parse", broken)  # the forked workers inherit it
-    match = "ZeroDivisionError: planted" if how == "raise" else "ended unexpectedly \\(exit code 3\\)"
-    with pytest.raises(RuntimeError, match=match):
-        read_word2vec(path, n_workers=2)
-    assert multiprocessing.active_children() == []
+    table = read_word2vec(path)
+    assert table.keys[199] == long_key and (table.data[199] == wiki_kv.vectors[4]).all()
+    assert table.keys[:199] + table.keys[200:] == a.keys
+    short = read_word2vec(path, truncate=300)
+    assert short.keys == table.keys[:300] and short.data.tobytes() == table.data[:300].tobytes()
 
 
 def test_truncate_stops_before_a_bad_row(tmp_path):

@@ -24,7 +24,6 @@ def init_vectors_cli(
     fmt: str = typer.Option("auto", "--format", "-f", help="auto, text, binary or gensim"),
     unicode_errors: str = typer.Option("strict", "--unicode-errors", help="Invalid UTF-8 in keys: strict (error), replace or ignore"),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow gensim .save() files: they are pickles and can run code when loaded"),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Parallel text parsers, processes on Linux (default: one per usable CPU, up to 4, for files over 8 MiB; 0: parse in the main thread)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar while reading"),
     # fmt: on
 ):
@@ -38,7 +37,7 @@ def init_vectors_cli(
         nlp = init_vectors(
             lang, vectors_path, output_dir, prune=prune, truncate=truncate, name=name,
             lowercase=lowercase, dtype=dtype, fmt=fmt, unicode_errors=unicode_errors,
-            allow_pickle=allow_pickle, n_workers=workers, progress=progress,
+            allow_pickle=allow_pickle, progress=progress,
         )
     except ElmoError as err:
         msg.fail("Could not convert the vectors", str(err), exits=1)

@@ -5,9 +5,8 @@ decimal string to float64 (correctly rounded) and then rounds to float32, and
 `numpy.fromstring(..., dtype=float32, sep=" ")` does the same. A row that
 `fromstring` rejects is retried token by token with Python's `float` (what
 `numpy.float32(str)` uses), so both paths agree on every input and a bad token
-is reported exactly. `parse_text_block_fast` is whole-array numpy work that
-releases the GIL, so `_pool.parse_blocks` can also run it in threads (it
-uses forked processes where it can).
+is reported exactly. `parse_text_block_fast` is whole-array numpy work: its
+cost is the numbers, not the Python around them.
 """
 import sys
 import threading

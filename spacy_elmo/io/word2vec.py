@@ -12,10 +12,8 @@ Rows and values are those gensim's `KeyedVectors.load_word2vec_format` reads
 (see `_numbers.py` for the float parsing). Unlike gensim, a header that
 disagrees with the rows is an error, not a silent cut. Memory: the float32
 array is preallocated from the header (or grown in place with `realloc`
-without one) and filled block by block; text blocks are parsed in parallel
-(forked processes on Linux, threads elsewhere) when the file is large.
+without one) and filled block by block, in the calling thread.
 """
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,24 +24,15 @@ from numpy.lib.stride_tricks import as_strided
 from tqdm import tqdm
 
 from ..errors import Errors, InputError, Warnings
-from ._pool import parse_blocks
+from ._numbers import BlockResult, parse_text_block, release_scratch
 from .text import detect_compression, open_text
 
 FORMATS = ("auto", "text", "binary", "gensim")
 UNICODE_ERRORS = ("strict", "replace", "ignore")
 BLOCK_SIZE = 4 << 20
-TEXT_BLOCK_SIZE = 512 << 10  # parsing temporaries stay small; more blocks for the workers
+TEXT_BLOCK_SIZE = 512 << 10  # the parser's temporaries (~16 x the block) stay in cache-friendly scratch
 MAX_LINE = 64 << 20
-PARALLEL_MIN_BYTES = 8 << 20
 PathLike = Union[str, Path]
-
-
-class _Progress(tqdm):
-    """tqdm without its monitor thread (a bar of a few seconds does not need
-    it), so the parser processes are not forked from a multi-threaded process
-    on our account."""
-
-    monitor_interval = 0
 
 
 @dataclass
@@ -184,7 +173,6 @@ def read_word2vec(
     unicode_errors: str = "strict",
     lowercase: bool = False,
     allow_pickle: bool = False,
-    n_workers: Optional[int] = None,
     progress: bool = False,
 ) -> Word2VecTable:
     """Read a word2vec file of any format into keys and a float32 array.
@@ -195,9 +183,6 @@ def read_word2vec(
     unicode_errors (str): "strict", "replace" or "ignore", for invalid UTF-8 in keys.
     lowercase (bool): lowercase the keys (the first row of each lowercased key wins).
     allow_pickle (bool): allow loading gensim pickles (they can run code).
-    n_workers (Optional[int]): parallel text parsers (forked processes on
-        Linux, threads elsewhere); None: one per usable CPU (up to 4) for files over
-        8 MiB, 0: parse in the calling thread.
     progress (bool): show a progress bar (bytes read; of the decompressed
         stream for compressed files).
     RETURNS (Word2VecTable): keys and data.
@@ -215,7 +200,7 @@ def read_word2vec(
     if fmt == "gensim" or detected == "gensim":
         return _read_gensim(path, allow_pickle, truncate, unicode_errors, lowercase)
     compressed = detect_compression(path)
-    with open_text(path) as stream, _Progress(
+    with open_text(path) as stream, tqdm(
         total=None if compressed else path.stat().st_size, unit="B", unit_scale=True,
         unit_divisor=1024, desc=f"Reading {path.name}", disable=not progress,
     ) as bar:
@@ -241,19 +226,8 @@ def read_word2vec(
         if fmt == "binary":
             _read_binary(stream, table, rows, limit, len(first), bar)
         else:
-            if n_workers is None:
-                size = path.stat().st_size
-                n_workers = min(4, _usable_cpus()) if size >= PARALLEL_MIN_BYTES else 0
-            _read_text(stream, table, rows, limit, pending, header is not None, len(first), n_workers, bar)
+            _read_text(stream, table, rows, limit, pending, header is not None, len(first), bar)
     return table.finish(fmt)
-
-
-def _usable_cpus() -> int:
-    """The CPUs this process may run on: its affinity mask where the OS has
-    one (taskset, cpuset-limited containers), else the CPU count."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 def _iter_blocks(stream: IO[bytes], path: Path, pending: bytes, offset: int, bar: tqdm) -> Iterator[bytes]:
@@ -277,16 +251,25 @@ def _iter_blocks(stream: IO[bytes], path: Path, pending: bytes, offset: int, bar
         yield block
 
 
+def _parse(block: bytes, dims: int) -> Tuple[BlockResult, int]:
+    """The block's rows and its number of lines."""
+    result = parse_text_block(block, dims)
+    keys, _, line_of_row, problem = result
+    if line_of_row is None and problem is None:  # every line was a row
+        return result, len(keys)
+    return result, block.count(b"\n") + 1
+
+
 def _read_text(
     stream: IO[bytes], table: _Table, rows: int, limit: int, pending: bytes,
-    has_header: bool, offset: int, n_workers: int, bar: tqdm,
+    has_header: bool, offset: int, bar: tqdm,
 ) -> None:
     path, dims = table.path, table.data.shape[1]
     blocks = _iter_blocks(stream, path, pending, offset if has_header else 0, bar)
     line0 = 2 if has_header else 1  # 1-based number of the block's first line
-    results = parse_blocks(blocks, dims, n_workers, max_block=2 * TEXT_BLOCK_SIZE)
     try:
-        for (keys_b, values, line_of_row, problem), n_lines in results:
+        for block in blocks:
+            (keys_b, values, line_of_row, problem), n_lines = _parse(block, dims)
             truncating = bool(limit) and (not rows or limit < rows)
             if problem is not None and not (truncating and table.rows_read + len(keys_b) >= limit):
                 _raise_problem(path, dims, line0, problem)  # a bad row before --truncate's end
@@ -306,7 +289,7 @@ def _read_text(
             if limit and table.rows_read >= limit and (not rows or limit < rows):
                 return
     finally:
-        results.close()  # stops the parsing workers
+        release_scratch()  # the parser's scratch arrays (~16 x TEXT_BLOCK_SIZE)
     if rows and table.rows_read < limit:
         raise InputError(
             Errors.E103.format(path=path, rows=rows, found=table.rows_read, line=line0 - 1)
