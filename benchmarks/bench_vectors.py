@@ -38,7 +38,7 @@ print("work", time.perf_counter() - start)
 """
 WORK_OURS = """
 import sys, time, spacy
-from spacy_elmo.vectors import load_word2vec_vectors
+from spacy_elmo.word2vec.convert import load_word2vec_vectors
 start = time.perf_counter()
 nlp = spacy.blank("en")  # what init_vectors does, timed in two parts
 load = time.perf_counter()

@@ -171,7 +171,7 @@ class Errors:
         "or start from a random init with training.init_model = null."
     )
 
-    # word2vec -> spaCy static vectors (io/word2vec.py, vectors.py)
+    # word2vec -> spaCy static vectors (spacy_elmo/word2vec/)
     E100 = (
         "{path}: the file is empty. A word2vec file starts with a header "
         "'rows dims' (or directly with a row 'key v1 v2 ...')."

@@ -58,7 +58,7 @@ def test_init_vectors_cli_failure_leaves_nothing(tmp_path):
 
 def test_init_vectors_replaces_pipeline_dir_only(shared_data, tmp_path):
     from spacy_elmo.errors import InputError
-    from spacy_elmo.vectors import init_vectors
+    from spacy_elmo.word2vec.convert import init_vectors
 
     src = shared_data / FIX / "high_precision.kv.txt"
     out = tmp_path / "vec"

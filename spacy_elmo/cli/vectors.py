@@ -1,6 +1,6 @@
 """`python -m spacy elmo init-vectors` and `... train-word2vec`: thin wrappers
-over `spacy_elmo.vectors.init_vectors` and
-`spacy_elmo.training.word2vec.train_word2vec`."""
+over `spacy_elmo.word2vec.convert.init_vectors` and
+`spacy_elmo.word2vec.train.train_word2vec`."""
 from pathlib import Path
 from typing import List, Optional
 
@@ -31,7 +31,7 @@ def init_vectors_cli(
     directory with static vectors, like `spacy init vectors` but for every
     word2vec format, streaming and faster."""
     from ..errors import ElmoError
-    from ..vectors import init_vectors
+    from ..word2vec.convert import init_vectors
 
     try:
         nlp = init_vectors(
@@ -69,7 +69,7 @@ def train_word2vec_cli(
     """Train word2vec (gensim) on tokenized text and save it in word2vec
     format, ready for `init-vectors`. Needs gensim: pip install 'spacy-elmo[gensim]'."""
     from ..errors import ElmoError
-    from ..training.word2vec import train_word2vec
+    from ..word2vec.train import train_word2vec
 
     try:
         n_words, dims = train_word2vec(

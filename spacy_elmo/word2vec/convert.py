@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Callable, Optional, Tuple, Union
 
 import numpy
+import spacy
 from spacy.language import Language
 from spacy.strings import StringStore
 from spacy.util import registry
 from spacy.vectors import Vectors
 
-from .errors import Errors, InputError
-from .io.atomic import atomic_dir, check_output_dir
-from .io.word2vec import read_word2vec
+from ..errors import Errors, InputError
+from ..io.atomic import atomic_dir, check_output_dir
+from .read import read_word2vec
 
 DTYPES = ("float32", "float16")
 PathLike = Union[str, Path]
@@ -180,8 +181,6 @@ def init_vectors(lang: str, vectors_path: PathLike, output_dir: PathLike, **kwar
     **kwargs: passed to `load_word2vec_vectors`.
     RETURNS (Language): the pipeline that was written.
     """
-    import spacy
-
     output_dir = Path(output_dir)
     if output_dir.exists() and not (
         output_dir.is_dir()

@@ -7,8 +7,8 @@ import numpy
 import pytest
 
 from spacy_elmo.errors import InputError
-from spacy_elmo.io._numbers import parse_text_block, parse_text_block_fast
-from spacy_elmo.io.word2vec import detect_format, read_word2vec
+from spacy_elmo.word2vec.numbers import parse_text_block, parse_text_block_fast
+from spacy_elmo.word2vec.read import detect_format, read_word2vec
 
 gensim = pytest.importorskip("gensim")
 from gensim.models import KeyedVectors  # noqa: E402
@@ -190,7 +190,7 @@ def test_special_keys_and_duplicates(tmp_path):
         lower = read_word2vec(path, lowercase=True)
     assert lower.keys[0] == "été" and "Été" not in lower.keys
     import spacy
-    from spacy_elmo.vectors import load_word2vec_vectors
+    from spacy_elmo.word2vec.convert import load_word2vec_vectors
 
     nlp = spacy.blank("en")
     with warnings.catch_warnings():
@@ -205,7 +205,7 @@ def test_special_keys_and_duplicates(tmp_path):
 
 def test_truncate_prune_dedupe_dtype(shared_data):
     import spacy
-    from spacy_elmo.vectors import load_word2vec_vectors
+    from spacy_elmo.word2vec.convert import load_word2vec_vectors
 
     path = shared_data / "word2vec-gensim-fixtures" / "word2vec_pre_kv_c"
     kv = KeyedVectors.load_word2vec_format(str(path))
@@ -227,7 +227,7 @@ def test_truncate_prune_dedupe_dtype(shared_data):
 
 def test_dedupe_keeps_file_order(tmp_path):
     from spacy.strings import StringStore
-    from spacy_elmo.vectors import word2vec_to_vectors
+    from spacy_elmo.word2vec.convert import word2vec_to_vectors
 
     path = tmp_path / "d.txt"
     path.write_text("4 2\na 1 2\nb 3 4\nc 1 2\nd 5 6\n", encoding="utf8")
@@ -240,7 +240,7 @@ def test_dedupe_keeps_file_order(tmp_path):
 def test_dedupe_rows_finds_every_duplicate():
     """Duplicates planted at random places, and rows that share only their
     first values, against numpy.unique over whole rows."""
-    from spacy_elmo.vectors import dedupe_rows
+    from spacy_elmo.word2vec.convert import dedupe_rows
 
     rng = numpy.random.default_rng(0)
     data = rng.standard_normal((20000, 300)).astype(numpy.float32)
@@ -299,7 +299,7 @@ def test_many_blocks(wiki_kv, tmp_path, monkeypatch):
     """With small blocks the file is many blocks: rows, values, a duplicate
     many blocks later and the line numbers of errors are those of one block;
     a line longer than a block is read whole, and truncate stops mid-file."""
-    import spacy_elmo.io.word2vec as w2v
+    import spacy_elmo.word2vec.read as w2v
 
     path = tmp_path / "t.txt"
     wiki_kv.save_word2vec_format(str(path))

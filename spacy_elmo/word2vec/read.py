@@ -9,7 +9,7 @@ Formats (auto-detected; `fmt` overrides):
   only with `allow_pickle=True`.
 
 Rows and values are those gensim's `KeyedVectors.load_word2vec_format` reads
-(see `_numbers.py` for the float parsing). Unlike gensim, a header that
+(see `numbers.py` for the float parsing). Unlike gensim, a header that
 disagrees with the rows is an error, not a silent cut. Memory: the float32
 array is preallocated from the header (or grown in place with `realloc`
 without one) and filled block by block, in the calling thread.
@@ -24,8 +24,8 @@ from numpy.lib.stride_tricks import as_strided
 from tqdm import tqdm
 
 from ..errors import Errors, InputError, Warnings
-from ._numbers import BlockResult, parse_text_block, release_scratch
-from .text import detect_compression, open_text
+from ..io.text import detect_compression, open_text
+from .numbers import BlockResult, parse_text_block, release_scratch
 
 FORMATS = ("auto", "text", "binary", "gensim")
 UNICODE_ERRORS = ("strict", "replace", "ignore")
