@@ -2,7 +2,8 @@
 `Vectors`, train new ones with gensim.
 
 - `read.py`: text / binary / gensim files -> keys + one float32 array
-  (`read_word2vec`), streaming.
+  (`read_word2vec`), streaming; `detect.py` tells the formats apart by
+  content; `table.py` collects the rows (duplicate keys, growth).
 - `numbers.py`: the vectorized text block parser (bit-identical to gensim).
 - `convert.py`: dedupe / prune / truncate into `Vectors`
   (`load_word2vec_vectors`, `init_vectors`, `spacy-elmo.Word2VecVectors.v1`).

@@ -14,18 +14,18 @@ disagrees with the rows is an error, not a silent cut. Memory: the float32
 array is preallocated from the header (or grown in place with `realloc`
 without one) and filled block by block, in the calling thread.
 """
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import IO, Iterator, List, Tuple, Union
 
 import numpy
 from numpy.lib.stride_tricks import as_strided
 from tqdm import tqdm
 
-from ..errors import Errors, InputError, Warnings
+from ..errors import Errors, InputError
 from ..io.text import detect_compression, open_text
+from .detect import detect_format, parse_header
 from .numbers import BlockResult, parse_text_block, release_scratch
+from .table import TableBuilder, Word2VecTable
 
 FORMATS = ("auto", "text", "binary", "gensim")
 UNICODE_ERRORS = ("strict", "replace", "ignore")
@@ -33,136 +33,6 @@ BLOCK_SIZE = 4 << 20
 TEXT_BLOCK_SIZE = 512 << 10  # the parser's temporaries (~16 x the block) stay in cache-friendly scratch
 MAX_LINE = 64 << 20
 PathLike = Union[str, Path]
-
-
-@dataclass
-class Word2VecTable:
-    """Keys and vectors read from a word2vec file.
-
-    keys (List[str]): one key per row, in file order, without duplicates.
-    data (numpy.ndarray): float32 array, shape (len(keys), dims).
-    fmt (str): the format that was read ("text", "binary" or "gensim").
-    n_duplicates (int): rows skipped because their key was seen before.
-    """
-
-    keys: List[str]
-    data: numpy.ndarray
-    fmt: str
-    n_duplicates: int = 0
-
-
-def _read_head(path: Path, size: int = 1 << 20) -> bytes:
-    with open_text(path) as f:
-        return f.read(size)
-
-
-def _parse_header(line: bytes) -> Optional[Tuple[int, int]]:
-    parts = line.split()
-    if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
-        return int(parts[0]), int(parts[1])
-    return None
-
-
-def _is_pickle(head: bytes) -> bool:
-    return len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5
-
-
-def detect_format(path: PathLike) -> str:
-    """Detect the format of a vectors file: "text", "binary" or "gensim".
-
-    path (PathLike): the file (may be gzip/bz2/xz compressed).
-    RETURNS (str): the format.
-    """
-    path = Path(path)
-    head = _read_head(path)
-    if not head.strip():
-        raise InputError(Errors.E100.format(path=path))
-    if _is_pickle(head):
-        return "gensim"
-    first, _, rest = head.partition(b"\n")
-    header = _parse_header(first)
-    if header is None or header[0] == 0:
-        return "text"
-    # Text if the first row is 'key' + `dims` numbers on one line.
-    tokens = rest.partition(b"\n")[0].split()
-    try:
-        if len(tokens) == header[1] + 1 and [float(t) for t in tokens[1:]]:
-            return "text"
-    except ValueError:
-        pass
-    # Not a clean text row: binary if the bytes after the first key hold
-    # control characters (raw float32 nearly always does), else broken text.
-    space = rest.find(b" ")
-    raw = rest[space + 1 : space + 1 + 4 * header[1]] if space >= 0 else rest
-    if any(b < 9 or 13 < b < 32 or b == 127 for b in raw):
-        return "binary"
-    return "text"
-
-
-class _Table:
-    """Grows the float32 array and the key list, skipping duplicate keys."""
-
-    def __init__(self, path: Path, rows: int, dims: int, unicode_errors: str, lowercase: bool):
-        self.path = path
-        self.data = numpy.empty((max(rows, 1), dims), dtype=numpy.float32)
-        self.keys: List[str] = []
-        self.seen: Set[str] = set()
-        self.rows_read = 0
-        self.duplicates: List[str] = []
-        self.unicode_errors = unicode_errors
-        self.lowercase = lowercase
-
-    def decode(self, key: bytes, where: str) -> str:
-        try:
-            text = key.decode("utf8", errors=self.unicode_errors)
-        except UnicodeDecodeError as err:
-            raise InputError(Errors.E106.format(path=self.path, where=where, err=err)) from None
-        return text.lower() if self.lowercase else text
-
-    def decode_many(self, keys: List[bytes], where) -> List[str]:
-        """Decode a block's keys; where(j) says where key j is, for errors."""
-        try:  # one call for the block
-            text = b"\n".join(keys).decode("utf8")
-        except UnicodeDecodeError:  # the key-by-key path below names the key
-            text = None
-        if text is not None:
-            decoded = (text.lower() if self.lowercase else text).split("\n") if keys else []
-            if len(decoded) == len(keys):  # else a key has a newline in it (binary files)
-                return decoded
-        return [self.decode(key, where(j)) for j, key in enumerate(keys)]
-
-    def add(self, keys: List[str], values: numpy.ndarray) -> None:
-        self.rows_read += len(keys)
-        block = set(keys)
-        if len(block) == len(keys) and self.seen.isdisjoint(block):  # the usual case
-            self.seen.update(block)
-            self.keys.extend(keys)
-            keep: Sequence[int] = range(len(keys))
-        else:
-            keep = []
-            for i, key in enumerate(keys):
-                if key in self.seen:
-                    self.duplicates.append(key)
-                else:
-                    self.seen.add(key)
-                    self.keys.append(key)
-                    keep.append(i)
-        n = len(self.keys)
-        start = n - len(keep)
-        if n > self.data.shape[0]:  # grow in place (realloc), ~1.5x
-            self.data.resize((max(n, self.data.shape[0] * 3 // 2), self.data.shape[1]), refcheck=False)
-        self.data[start:n] = values if len(keep) == len(keys) else values[keep]
-
-    def finish(self, fmt: str) -> Word2VecTable:
-        n = len(self.keys)
-        if self.data.shape[0] != n:
-            self.data.resize((n, self.data.shape[1]), refcheck=False)
-        if self.duplicates:
-            examples = ", ".join(repr(k) for k in self.duplicates[:5])
-            warnings.warn(
-                Warnings.W100.format(path=self.path, count=len(self.duplicates), examples=examples)
-            )
-        return Word2VecTable(self.keys, self.data, fmt, len(self.duplicates))
 
 
 def read_word2vec(
@@ -206,7 +76,7 @@ def read_word2vec(
     ) as bar:
         first = stream.readline(MAX_LINE)
         bar.update(len(first))
-        header = _parse_header(first)
+        header = parse_header(first)
         if header is not None:
             rows, dims = header
             if dims < 1:
@@ -222,7 +92,7 @@ def read_word2vec(
                 raise InputError(Errors.E120.format(path=path))
             pending = first
         limit = rows if truncate <= 0 else (min(rows, truncate) if rows else truncate)
-        table = _Table(path, limit or 4096, dims, unicode_errors, lowercase)
+        table = TableBuilder(path, limit or 4096, dims, unicode_errors, lowercase)
         if fmt == "binary":
             _read_binary(stream, table, rows, limit, len(first), bar)
         else:
@@ -261,7 +131,7 @@ def _parse(block: bytes, dims: int) -> Tuple[BlockResult, int]:
 
 
 def _read_text(
-    stream: IO[bytes], table: _Table, rows: int, limit: int, pending: bytes,
+    stream: IO[bytes], table: TableBuilder, rows: int, limit: int, pending: bytes,
     has_header: bool, offset: int, bar: tqdm,
 ) -> None:
     path, dims = table.path, table.data.shape[1]
@@ -314,7 +184,7 @@ def _raise_problem(path: Path, dims: int, line0: int, problem: tuple) -> None:
     )
 
 
-def _read_binary(stream, table: _Table, rows: int, limit: int, header_len: int, bar: tqdm) -> None:
+def _read_binary(stream, table: TableBuilder, rows: int, limit: int, header_len: int, bar: tqdm) -> None:
     path, dims = table.path, table.data.shape[1]
     row_bytes = dims * 4
     dtype = numpy.dtype("<f4")
@@ -377,7 +247,7 @@ def _read_gensim(
     if not hasattr(kv, "index_to_key") or getattr(kv, "vectors", None) is None:
         raise InputError(Errors.E110.format(path=path, type=type(obj).__name__))
     n = len(kv.index_to_key) if truncate <= 0 else min(truncate, len(kv.index_to_key))
-    table = _Table(path, n, kv.vectors.shape[1], unicode_errors, lowercase)
+    table = TableBuilder(path, n, kv.vectors.shape[1], unicode_errors, lowercase)
     keys = [str(k).lower() if lowercase else str(k) for k in kv.index_to_key[:n]]
     table.add(keys, numpy.asarray(kv.vectors[:n], dtype=numpy.float32))
     return table.finish("gensim")
