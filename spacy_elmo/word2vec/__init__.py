@@ -10,7 +10,9 @@
 - `train.py`: gensim Word2Vec on tokenized text (`train_word2vec`).
 """
 from .convert import init_vectors, load_word2vec_vectors, word2vec_to_vectors
-from .read import Word2VecTable, detect_format, read_word2vec
+from .detect import detect_format
+from .read import read_word2vec
+from .table import Word2VecTable
 from .train import train_word2vec
 
 __all__ = [

@@ -34,7 +34,9 @@ def parse_text_block(block: bytes, dims: int) -> BlockResult:
     if fast is not None:
         return fast
     lines = block.split(b"\n")
-    out = numpy.empty((len(lines), dims), dtype=numpy.float32)
+    # r rows take (2 * dims + 2) * r - 1 bytes at least: a huge `dims` (a bad
+    # header) allocates nothing.
+    out = numpy.empty((min(len(lines), (len(block) + 1) // (2 * dims + 2)), dims), dtype=numpy.float32)
     keys: List[bytes] = []
     line_of_row: Optional[List[int]] = None
     fromstring = numpy.fromstring

@@ -14,6 +14,7 @@ disagrees with the rows is an error, not a silent cut. Memory: the float32
 array is preallocated from the header (or grown in place with `realloc`
 without one) and filled block by block, in the calling thread.
 """
+import warnings
 from pathlib import Path
 from typing import IO, Iterator, List, Tuple, Union
 
@@ -21,9 +22,9 @@ import numpy
 from numpy.lib.stride_tricks import as_strided
 from tqdm import tqdm
 
-from ..errors import Errors, InputError
-from ..io.text import detect_compression, open_text
-from .detect import detect_format, parse_header
+from ..errors import Errors, InputError, Warnings
+from ..io.text import check_input_file, detect_compression, open_text
+from .detect import parse_header, sniff
 from .numbers import BlockResult, parse_text_block, release_scratch
 from .table import TableBuilder, Word2VecTable
 
@@ -33,6 +34,7 @@ BLOCK_SIZE = 4 << 20
 TEXT_BLOCK_SIZE = 512 << 10  # the parser's temporaries (~16 x the block) stay in cache-friendly scratch
 MAX_LINE = 64 << 20
 PathLike = Union[str, Path]
+INPUT_HINT = "Pass a word2vec file: text, binary or (with allow_pickle) a gensim .kv / .model."
 
 
 def read_word2vec(
@@ -57,18 +59,32 @@ def read_word2vec(
         stream for compressed files).
     RETURNS (Word2VecTable): keys and data.
     """
-    path = Path(path)
+    path = check_input_file(path, INPUT_HINT)
     if fmt not in FORMATS:
         raise InputError(Errors.E107.format(what="fmt (--format)", options=FORMATS, value=fmt))
     if unicode_errors not in UNICODE_ERRORS:
         raise InputError(
             Errors.E107.format(what="unicode_errors", options=UNICODE_ERRORS, value=unicode_errors)
         )
-    detected = detect_format(path)
+    sniffed = sniff(path)
     if fmt == "auto":
-        fmt = detected
-    if fmt == "gensim" or detected == "gensim":
+        fmt = sniffed.fmt
+    if fmt == "gensim" or sniffed.fmt == "gensim":
         return _read_gensim(path, allow_pickle, truncate, unicode_errors, lowercase)
+    try:
+        return _read_stream(path, fmt, truncate, unicode_errors, lowercase, progress)
+    except InputError as err:  # say so when the file looks like the other format
+        if fmt == "text" and sniffed.binary_ok:
+            raise InputError(Errors.E122.format(err=err, other="binary", fmt=fmt)) from None
+        if fmt == "binary" and sniffed.text_ok:
+            raise InputError(Errors.E122.format(err=err, other="text", fmt=fmt)) from None
+        raise
+
+
+def _read_stream(
+    path: Path, fmt: str, truncate: int, unicode_errors: str, lowercase: bool, progress: bool
+) -> Word2VecTable:
+    """Read a text or binary file (plain or compressed) in one pass."""
     compressed = detect_compression(path)
     with open_text(path) as stream, tqdm(
         total=None if compressed else path.stat().st_size, unit="B", unit_scale=True,
@@ -91,23 +107,33 @@ def read_word2vec(
             if dims < 1:
                 raise InputError(Errors.E120.format(path=path))
             pending = first
+        # truncate > 0: stop after `limit` rows, whatever follows them.
         limit = rows if truncate <= 0 else (min(rows, truncate) if rows else truncate)
-        table = TableBuilder(path, limit or 4096, dims, unicode_errors, lowercase)
+        capacity = limit or 4096
+        if not compressed:  # a row takes 2 * dims + 1 bytes at least: a lying header allocates nothing
+            capacity = min(capacity, path.stat().st_size // (2 * dims + 1) + 1)
+        try:
+            table = TableBuilder(path, capacity, dims, unicode_errors, lowercase)
+        except (MemoryError, ValueError, OverflowError) as err:
+            raise InputError(Errors.E124.format(path=path, rows=rows, dims=dims, err=err)) from None
         if fmt == "binary":
-            _read_binary(stream, table, rows, limit, len(first), bar)
+            _read_binary(stream, table, rows, limit, truncate > 0, len(first), bar)
         else:
-            _read_text(stream, table, rows, limit, pending, header is not None, len(first), bar)
+            _read_text(stream, table, rows, limit, truncate > 0, pending, header is not None, len(first), bar)
     return table.finish(fmt)
 
 
-def _iter_blocks(stream: IO[bytes], path: Path, pending: bytes, offset: int, bar: tqdm) -> Iterator[bytes]:
-    """Yield blocks of complete lines (without the last newline)."""
+def _iter_blocks(
+    stream: IO[bytes], path: Path, pending: bytes, offset: int, bar: tqdm
+) -> Iterator[Tuple[bytes, bool]]:
+    """Yield blocks of complete lines (without the last newline), each with
+    whether it is the file's last line and has no line break after it."""
     while True:
         chunk = stream.read(TEXT_BLOCK_SIZE)
         bar.update(len(chunk))
         if not chunk:
             if pending:
-                yield pending
+                yield pending, True
             return
         cut = chunk.rfind(b"\n")
         if cut < 0:
@@ -118,7 +144,7 @@ def _iter_blocks(stream: IO[bytes], path: Path, pending: bytes, offset: int, bar
         block = b"".join((pending, memoryview(chunk)[:cut]))  # one copy
         pending = chunk[cut + 1 :]
         offset += len(block) + 1
-        yield block
+        yield block, False
 
 
 def _parse(block: bytes, dims: int) -> Tuple[BlockResult, int]:
@@ -131,32 +157,36 @@ def _parse(block: bytes, dims: int) -> Tuple[BlockResult, int]:
 
 
 def _read_text(
-    stream: IO[bytes], table: TableBuilder, rows: int, limit: int, pending: bytes,
+    stream: IO[bytes], table: TableBuilder, rows: int, limit: int, cut: bool, pending: bytes,
     has_header: bool, offset: int, bar: tqdm,
 ) -> None:
     path, dims = table.path, table.data.shape[1]
     blocks = _iter_blocks(stream, path, pending, offset if has_header else 0, bar)
     line0 = 2 if has_header else 1  # 1-based number of the block's first line
+    unterminated = None  # (line, key) of a last row without a line break
     try:
-        for block in blocks:
+        for block, last in blocks:
             (keys_b, values, line_of_row, problem), n_lines = _parse(block, dims)
-            truncating = bool(limit) and (not rows or limit < rows)
-            if problem is not None and not (truncating and table.rows_read + len(keys_b) >= limit):
-                _raise_problem(path, dims, line0, problem)  # a bad row before --truncate's end
+            done = table.rows_read + len(keys_b)  # rows before the problem, if any
 
             def line_no(j: int) -> int:
                 return line0 + (line_of_row[j] if line_of_row is not None else j)
 
-            if limit and table.rows_read + len(keys_b) > limit:
-                if not rows or limit < rows:  # --truncate: stop here
-                    keys_b, values = keys_b[: limit - table.rows_read], values[: limit - table.rows_read]
-                else:
-                    extra = line_no(limit - table.rows_read)
-                    raise InputError(Errors.E104.format(path=path, line=extra, rows=rows))
+            if limit and done > limit and not cut:  # more rows than the header says
+                raise InputError(Errors.E104.format(path=path, line=line_no(limit - table.rows_read), rows=rows))
+            if problem is not None and not (limit and done >= limit):
+                complete = done if last and _cut_inside(block, problem, dims) else 0
+                _raise_problem(path, dims, line0, problem, complete)
+            if problem is not None and not cut:  # a bad line after the header's rows
+                raise InputError(Errors.E104.format(path=path, line=line0 + problem[0], rows=rows))
+            if limit and done > limit:
+                keys_b, values = keys_b[: limit - table.rows_read], values[: limit - table.rows_read]
             keys = table.decode_many(keys_b, lambda j: f"line {line_no(j)}")
             table.add(keys, values)
+            if last and keys_b and problem is None:
+                unterminated = (line0, keys[-1])
             line0 += n_lines
-            if limit and table.rows_read >= limit and (not rows or limit < rows):
+            if cut and table.rows_read >= limit:
                 return
     finally:
         release_scratch()  # the parser's scratch arrays (~16 x TEXT_BLOCK_SIZE)
@@ -164,13 +194,32 @@ def _read_text(
         raise InputError(
             Errors.E103.format(path=path, rows=rows, found=table.rows_read, line=line0 - 1)
         )
+    if unterminated is not None:
+        warnings.warn(Warnings.W101.format(path=path, line=unterminated[0], key=unterminated[1]))
 
 
-def _raise_problem(path: Path, dims: int, line0: int, problem: tuple) -> None:
+def _cut_inside(line: bytes, problem: tuple, dims: int) -> bool:
+    """Whether the problem of a last line without a line break is that the
+    file was cut in it: too few values, or a bad last value ("0.1e", "-")."""
+    _, kind, _, detail = problem
+    n_values = len(line.split()) - 1
+    if kind == "count":
+        return detail < dims
+    return kind == "number" and detail[0] == n_values - 1 and n_values <= dims
+
+
+def _raise_problem(path: Path, dims: int, line0: int, problem: tuple, complete: int = 0) -> None:
+    """Raise the error for a bad line; `complete` > 0: the file ends inside
+    this line, after `complete` whole rows (a cut file)."""
     i, kind, key_b, detail = problem
     line, key = line0 + i, key_b.decode("utf8", "replace")
     if kind == "empty-key":
         raise InputError(Errors.E112.format(path=path, line=line))
+    if complete > 0:
+        found = detail if kind == "count" else detail[0]
+        raise InputError(
+            Errors.E123.format(path=path, line=line, found=found, dims=dims, key=key, complete=complete)
+        )
     if kind == "count":
         source = f"The rows of this file have {dims} values (from the header or the first row)."
         raise InputError(
@@ -184,7 +233,9 @@ def _raise_problem(path: Path, dims: int, line0: int, problem: tuple) -> None:
     )
 
 
-def _read_binary(stream, table: TableBuilder, rows: int, limit: int, header_len: int, bar: tqdm) -> None:
+def _read_binary(
+    stream, table: TableBuilder, rows: int, limit: int, cut: bool, header_len: int, bar: tqdm
+) -> None:
     path, dims = table.path, table.data.shape[1]
     row_bytes = dims * 4
     dtype = numpy.dtype("<f4")
@@ -219,18 +270,23 @@ def _read_binary(stream, table: TableBuilder, rows: int, limit: int, header_len:
         values = windows[numpy.array(key_end, dtype=numpy.intp) + 1].view(dtype)
         table.add(keys, values.astype(numpy.float32, copy=False))
         if eof and table.rows_read < limit and (not keys or pos >= len(buf)):
-            space = buf.find(b" ", pos)
-            key = buf[pos : space if space >= 0 else pos + 40].lstrip(b"\n")
-            raise InputError(
-                Errors.E105.format(
-                    path=path, offset=offset + pos, row=table.rows_read + 1, rows=limit,
-                    key=key.decode("utf8", "replace"),
-                )
-            )
-    if rows and limit == rows:  # no --truncate: anything but whitespace left is an error
+            _raise_cut_binary(path, buf, pos, offset, table.rows_read, limit)
+    if not cut:  # anything but whitespace after the header's rows is an error
         rest = buf[pos:] + stream.read(BLOCK_SIZE)
         if rest.strip():
             raise InputError(Errors.E118.format(path=path, offset=offset + pos, rows=rows))
+
+
+def _raise_cut_binary(path: Path, buf: bytes, pos: int, offset: int, complete: int, rows: int) -> None:
+    """The error for a binary file that ends before row `complete + 1` is whole."""
+    space = buf.find(b" ", pos)
+    key = buf[pos : space if space >= 0 else pos + 40].lstrip(b"\n").decode("utf8", "replace")
+    key = f" (key '{key}')" if key else ""
+    if complete == 0:
+        raise InputError(Errors.E121.format(path=path, offset=offset + pos, key=key))
+    raise InputError(
+        Errors.E105.format(path=path, offset=offset + pos, row=complete + 1, rows=rows, key=key, complete=complete)
+    )
 
 
 def _read_gensim(

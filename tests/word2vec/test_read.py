@@ -1,13 +1,17 @@
 """word2vec readers (text, binary, gensim) against gensim on real files; their errors."""
 import bz2
 import gzip
+import re
 
 import numpy
 import pytest
 
 from spacy_elmo.errors import InputError
 from spacy_elmo.word2vec.numbers import parse_text_block_fast
-from spacy_elmo.word2vec.read import detect_format, read_word2vec
+from spacy_elmo.word2vec.detect import detect_format
+from spacy_elmo.word2vec.read import read_word2vec
+
+from .conftest import write_binary
 
 gensim = pytest.importorskip("gensim")
 from gensim.models import KeyedVectors  # noqa: E402
@@ -124,7 +128,7 @@ def test_bad_binary_and_unicode(shared_data, tmp_path):
     src = (shared_data / "word2vec-gensim-fixtures" / "euclidean_vectors.bin").read_bytes()
     path = tmp_path / "cut.bin"
     path.write_bytes(src[:-7])
-    with pytest.raises(InputError, match=r"byte offset \d+: the binary file ends inside row 2747 of 2747"):
+    with pytest.raises(InputError, match=r"byte offset \d+: the binary file ends before row 2747 of 2747 is complete.*2746 rows are complete"):
         read_word2vec(path)
     path = tmp_path / "u.txt"
     path.write_bytes(b"2 2\nab\xff 1 2\ncd 3 4\n")
@@ -199,3 +203,97 @@ def test_progress_bar(wiki_kv, tmp_path, capsys, compress):
     assert f"Reading {path.name}" in err
     assert ("100%" in err) != compress  # a total only for plain files
     assert table.keys == list(wiki_kv.index_to_key)
+
+
+def _small(rows, dims, seed):
+    rng = numpy.random.default_rng(seed)
+    keys = [f"w{i}" for i in range(rows)]
+    return keys, (rng.standard_normal((rows, dims)) * 0.1).astype(numpy.float32)
+
+
+@pytest.mark.parametrize("newline", [False, True])
+def test_small_binary_files_are_detected_by_content(tmp_path, newline):
+    """Valid 9 x 5 binary files, whatever bytes their floats happen to have
+    (the old rule looked for control characters in the first row: ~1 file in
+    10 has none), are read as binary and match gensim bit for bit."""
+    for seed in range(40):
+        keys, data = _small(9, 5, seed)
+        path = write_binary(tmp_path / f"s{seed}.bin", keys, data, newline)
+        assert detect_format(path) == "binary", seed
+        table = read_word2vec(path)
+        assert_same(table, KeyedVectors.load_word2vec_format(str(path), binary=True))
+
+
+def test_the_other_format_is_named(tmp_path):
+    keys, data = _small(9, 5, 0)
+    binary = write_binary(tmp_path / "s.bin", keys, data)
+    with pytest.raises(InputError, match=r"looks like binary word2vec.*--format binary"):
+        read_word2vec(binary, fmt="text")
+    text = tmp_path / "s.txt"
+    KeyedVectors.load_word2vec_format(str(binary), binary=True).save_word2vec_format(str(text))
+    with pytest.raises(InputError, match=r"looks like text word2vec.*--format text"):
+        read_word2vec(text, fmt="binary")
+
+
+@pytest.mark.parametrize("newline", [False, True])
+@pytest.mark.parametrize("complete", [0, 7, 8])
+@pytest.mark.parametrize("into", [0, 1, 3, 10])
+def test_truncated_binary_suggests_the_complete_rows(tmp_path, newline, complete, into):
+    """A 9-row binary file cut `into` bytes after its last complete row (at
+    the boundary, inside the key, inside the values): the error names the
+    number of complete rows, and truncate with that number reads them."""
+    keys, data = _small(9, 5, 1)
+    path = write_binary(tmp_path / "s.bin", keys, data, newline)
+    row = len("w0 ") + 4 * 5 + newline
+    path.write_bytes(path.read_bytes()[: len(b"9 5\n") + complete * row + into])
+    if complete == 0:  # with raw bytes to see, it is a binary file with no complete row
+        with pytest.raises(InputError, match="no complete row" if into == 10 else None):
+            read_word2vec(path)
+        return
+    with pytest.raises(InputError, match=f"{complete} rows are complete.*--truncate {complete}\\)") as err:
+        read_word2vec(path)
+    suggested = int(re.search(r"--truncate (\d+)", str(err.value)).group(1))
+    table = read_word2vec(path, truncate=suggested)
+    assert table.keys == keys[:complete]
+    assert table.data.tobytes() == data[:complete].tobytes()
+
+
+CUT_OR_LONGER = [  # (file, the rows that the suggested truncate reads)
+    (b"3 2\na 1 2\nb 3 4\n", ["a", "b"]),  # E103: fewer rows than the header
+    (b"1 2\na 1 2\nb 3 4\n", ["a"]),  # E104: more rows than the header
+    (b"2 2\na 1 2\nb 3 4\njunk\n", ["a", "b"]),  # E104: a bad line after the header's rows
+    (b"3 2\na 1 2\nb 3 4\nc 5", ["a", "b"]),  # E123: cut inside the last row
+    (b"3 2\na 1 2\nb 3 4\nc 5 -", ["a", "b"]),  # E123: cut inside a number
+    (b"a 1 2\nb 3 4\nc 5", ["a", "b"]),  # E123, headerless
+    (b"1 2\na " + numpy.ones(2, "<f4").tobytes() + b"b " + numpy.ones(2, "<f4").tobytes(), ["a"]),  # E118
+]
+
+
+@pytest.mark.parametrize("data,keys", CUT_OR_LONGER)
+def test_suggested_truncate_works(tmp_path, data, keys):
+    """Every error that suggests truncate=N names a number with which the
+    file then reads (before, E104/E118 suggested the header's row count,
+    which failed again, and a cut last row got no suggestion)."""
+    path = tmp_path / "v.txt"
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=r"--truncate \d+\)") as err:
+        read_word2vec(path)
+    suggested = int(re.search(r"--truncate (\d+)\)", str(err.value)).group(1))
+    assert read_word2vec(path, truncate=suggested).keys == keys
+
+
+def test_last_row_without_line_break_warns(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_bytes(b"2 2\na 1 2\nb 3 4.5")
+    with pytest.warns(UserWarning, match=r"line 3: the file ends without a line break .*key 'b'"):
+        table = read_word2vec(path)
+    assert table.data.tolist() == [[1, 2], [3, 4.5]]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_header_too_large_to_allocate(tmp_path, compress):
+    path = tmp_path / "v.txt"
+    data = b"1 99999999999999\nw 1 2\n" if not compress else gzip.compress(b"99999999999999 99999\nw 1 2\n")
+    path.write_bytes(data)
+    with pytest.raises(InputError, match="cannot be allocated"):
+        read_word2vec(path)
