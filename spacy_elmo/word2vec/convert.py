@@ -24,7 +24,8 @@ from spacy.vectors import Vectors
 
 from ..errors import Errors, InputError
 from ..io.atomic import atomic_dir, check_output_dir
-from .read import read_word2vec
+from ..io.text import check_input_file
+from .read import INPUT_HINT, read_word2vec
 
 DTYPES = ("float32", "float16")
 PathLike = Union[str, Path]
@@ -181,13 +182,10 @@ def init_vectors(lang: str, vectors_path: PathLike, output_dir: PathLike, **kwar
     **kwargs: passed to `load_word2vec_vectors`.
     RETURNS (Language): the pipeline that was written.
     """
-    output_dir = Path(output_dir)
-    if output_dir.exists() and not (
-        output_dir.is_dir()
-        and ((output_dir / "config.cfg").exists() or not any(output_dir.iterdir()))
-    ):
+    check_input_file(vectors_path, INPUT_HINT)  # the paths first, then the work
+    output_dir = check_output_dir(output_dir, "OUTPUT_DIR")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / "config.cfg").exists():
         raise InputError(Errors.E115.format(path=output_dir))
-    check_output_dir(output_dir, "OUTPUT_DIR")
     nlp = spacy.blank(lang)
     load_word2vec_vectors(nlp, vectors_path, **kwargs)
     with atomic_dir(output_dir) as tmp:

@@ -1,5 +1,6 @@
 """Train word2vec vectors with gensim on whitespace-tokenized text files and
-save them in word2vec format (text or binary) for `init-vectors`.
+save them in word2vec format (text or binary) for `init-vectors`. The output
+path is checked before training and written all or nothing (io/atomic.py).
 
 gensim is optional (`pip install 'spacy-elmo[gensim]'`); it is imported only
 here. The text is streamed from disk on every pass (gzip/bz2/xz by magic
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, List, Sequence, Tuple, Union
 
 from ..errors import Errors, InputError
+from ..io.atomic import atomic_path, check_output_file
 from ..io.text import check_input_file, open_text
 
 PathLike = Union[str, Path]
@@ -69,9 +71,8 @@ def train_word2vec(
     binary (bool): write the binary format instead of text.
     RETURNS (Tuple[int, int]): (rows, dims) written.
     """
-    paths = [Path(p) for p in text_paths]
-    for path in paths:
-        check_input_file(path, "Pass tokenized text files.")
+    paths = [check_input_file(p, "Pass tokenized text files.") for p in text_paths]
+    output_path = check_output_file(output_path, "OUTPUT_PATH")  # before hours of training
     try:
         from gensim.models import Word2Vec
     except ImportError:
@@ -86,7 +87,7 @@ def train_word2vec(
     if not model.wv.index_to_key:
         raise InputError(Errors.E119.format(min_count=min_count, paths=", ".join(map(str, paths))))
     model.train(corpus, total_examples=model.corpus_count, epochs=model.epochs)
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    model.wv.save_word2vec_format(str(output_path), binary=binary)
+    # gensim compresses by the name's suffix (.gz, .bz2): the temporary keeps it.
+    with atomic_path(output_path, suffix=".tmp" + output_path.suffix) as tmp:
+        model.wv.save_word2vec_format(str(tmp), binary=binary)
     return len(model.wv.index_to_key), size
