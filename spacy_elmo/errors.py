@@ -278,6 +278,16 @@ class Errors:
         "{path}: the header '{rows} {dims}' asks for a {rows} x {dims} array, "
         "which cannot be allocated ({err}). Fix the header (rows, then dimensions)."
     )
+    E125 = (
+        "{path}: the file starts like {compression} data but cannot be "
+        "decompressed ({err}): it is damaged or cut. Re-create or download it "
+        "again (`{tool} -t {path}` checks it)."
+    )
+    E126 = (
+        "{path}, line {line}: two spaces in a row before value {index} of the row "
+        "for '{key}'. Values are separated by single spaces (as gensim reads "
+        "them): fix that row."
+    )
 
     # NER corpora (corpora.py)
     E301 = (

@@ -28,7 +28,9 @@ def parse_text_block(block: bytes, dims: int) -> BlockResult:
     dims (int): the number of values each row must have.
     RETURNS (BlockResult): (keys, values of shape (rows, dims), line index of
         each row or None when every line is a row, first problem or None).
-        Blank lines are skipped; parsing stops at the first bad row.
+        Blank lines are skipped; parsing stops at the first bad row. As in
+        gensim, the key ends at the first space, values are separated by
+        single spaces and whitespace at the end of a line is ignored.
     """
     fast = parse_text_block_fast(block, dims)
     if fast is not None:
@@ -50,13 +52,19 @@ def parse_text_block(block: bytes, dims: int) -> BlockResult:
                 continue
             if not key:
                 return keys, out[: len(keys)], line_of_row, (i, "empty-key", key, None)
-        try:
-            row = fromstring(rest, dtype=float32, sep=" ")
-        except ValueError:
-            row = None
+        # Values are split at single spaces after trailing whitespace is cut,
+        # as gensim does: `fromstring` takes any whitespace run as one
+        # separator, so it may only parse rows with dims - 1 spaces.
+        rest = rest.rstrip()
+        row = None
+        if rest.count(b" ") == dims - 1:
+            try:
+                row = fromstring(rest, dtype=float32, sep=" ")
+            except ValueError:
+                pass
         if row is None or row.shape[0] != dims:
-            tokens = rest.split()
-            if len(tokens) != dims:
+            tokens = rest.split(b" ") if rest else []
+            if len(tokens) != dims and b"" not in tokens:
                 return keys, out[: len(keys)], line_of_row, (i, "count", key, len(tokens))
             row, bad = parse_tokens(tokens)
             if row is None:

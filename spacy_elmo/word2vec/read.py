@@ -14,7 +14,9 @@ disagrees with the rows is an error, not a silent cut. Memory: the float32
 array is preallocated from the header (or grown in place with `realloc`
 without one) and filled block by block, in the calling thread.
 """
+import lzma
 import warnings
+import zlib
 from pathlib import Path
 from typing import IO, Iterator, List, Tuple, Union
 
@@ -34,6 +36,8 @@ BLOCK_SIZE = 4 << 20
 TEXT_BLOCK_SIZE = 512 << 10  # the parser's temporaries (~16 x the block) stay in cache-friendly scratch
 MAX_LINE = 64 << 20
 PathLike = Union[str, Path]
+# What a damaged gzip / bz2 / xz stream raises while it is read.
+DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 INPUT_HINT = "Pass a word2vec file: text, binary or (with allow_pickle) a gensim .kv / .model."
 
 
@@ -66,12 +70,12 @@ def read_word2vec(
         raise InputError(
             Errors.E107.format(what="unicode_errors", options=UNICODE_ERRORS, value=unicode_errors)
         )
-    sniffed = sniff(path)
-    if fmt == "auto":
-        fmt = sniffed.fmt
-    if fmt == "gensim" or sniffed.fmt == "gensim":
-        return _read_gensim(path, allow_pickle, truncate, unicode_errors, lowercase)
     try:
+        sniffed = sniff(path)
+        if fmt == "auto":
+            fmt = sniffed.fmt
+        if fmt == "gensim" or sniffed.fmt == "gensim":
+            return _read_gensim(path, allow_pickle, truncate, unicode_errors, lowercase)
         return _read_stream(path, fmt, truncate, unicode_errors, lowercase, progress)
     except InputError as err:  # say so when the file looks like the other format
         if fmt == "text" and sniffed.binary_ok:
@@ -79,6 +83,12 @@ def read_word2vec(
         if fmt == "binary" and sniffed.text_ok:
             raise InputError(Errors.E122.format(err=err, other="text", fmt=fmt)) from None
         raise
+    except DECOMPRESSION_ERRORS as err:
+        compression = detect_compression(path)
+        if compression is None:  # not a decompression error
+            raise
+        tool = {"gzip": "gzip", "bz2": "bzip2", "xz": "xz"}[compression]
+        raise InputError(Errors.E125.format(path=path, compression=compression, err=err, tool=tool)) from None
 
 
 def _read_stream(
@@ -132,7 +142,9 @@ def _iter_blocks(
         chunk = stream.read(TEXT_BLOCK_SIZE)
         bar.update(len(chunk))
         if not chunk:
-            if pending:
+            if pending.endswith(b"\n"):  # a headerless file's only line
+                yield pending[:-1], False
+            elif pending:
                 yield pending, True
             return
         cut = chunk.rfind(b"\n")
@@ -226,6 +238,8 @@ def _raise_problem(path: Path, dims: int, line0: int, problem: tuple, complete: 
             Errors.E101.format(path=path, line=line, dims=dims, key=key, found=detail, source=source)
         )
     index, token = detail
+    if not token:
+        raise InputError(Errors.E126.format(path=path, line=line, index=index + 1, key=key))
     raise InputError(
         Errors.E102.format(
             path=path, line=line, token=token.decode("utf8", "replace"), index=index + 1, key=key

@@ -2,6 +2,7 @@
 import bz2
 import gzip
 import re
+import warnings
 
 import numpy
 import pytest
@@ -110,6 +111,8 @@ BAD = [
     ("2 2\na 1 2\nb 3\n", "line 3: expected 2 values after the key 'b', found 1"),
     ("2 2\na 1 x2\nb 3 4\n", "line 2: 'x2' is not a number \\(value 2 of the row for 'a'\\)"),
     ("2 2\n 1 2\nb 3 4\n", "line 2: the row has an empty key"),
+    ("2 2\na 1  2\nb 3 4\n", "line 2: two spaces in a row before value 2 of the row for 'a'"),
+    ("2 2\na 1\t2\nb 3 4\n", "line 2: expected 2 values after the key 'a', found 1"),
     ("", "the file is empty"),
     ("0 5\n", "no rows"),
 ]
@@ -297,3 +300,28 @@ def test_header_too_large_to_allocate(tmp_path, compress):
     path.write_bytes(data)
     with pytest.raises(InputError, match="cannot be allocated"):
         read_word2vec(path)
+
+
+@pytest.mark.parametrize("compress,damage", [
+    (None, lambda data: b"BZh" + data),  # found by fuzzing: bz2's magic, then no bz2 stream
+    (gzip.compress, lambda data: data[:-9]),  # cut
+    (bz2.compress, lambda data: data[:20] + bytes([data[20] ^ 0xFF]) + data[21:]),  # a byte changed
+])
+def test_damaged_compressed_file(tmp_path, compress, damage):
+    """A compressed file that cannot be decompressed is an InputError naming
+    the compression (it was an OSError/EOFError from the decompressor)."""
+    data = b"2 3\na 1 2 3\nb 4 5 6\n"
+    path = tmp_path / "v.txt"
+    path.write_bytes(damage(compress(data) if compress else data))
+    with pytest.raises(InputError, match=r"starts like (bz2|gzip) data but cannot be decompressed"):
+        read_word2vec(path)
+
+
+def test_headerless_single_line_ending_with_a_line_break(tmp_path):
+    """Found by fuzzing: a headerless file of one line with its line break read
+    as 'no line break' (the first line keeps its newline)."""
+    path = tmp_path / "v.txt"
+    path.write_bytes(b"a 1.5 2\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_word2vec(path).data.tolist() == [[1.5, 2]]
