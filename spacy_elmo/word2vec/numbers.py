@@ -5,8 +5,7 @@ decimal string to float64 (correctly rounded) and then rounds to float32, and
 `numpy.fromstring(..., dtype=float32, sep=" ")` does the same. A row that
 `fromstring` rejects is retried token by token with Python's `float` (what
 `numpy.float32(str)` uses), so both paths agree on every input and a bad token
-is reported exactly. `parse_text_block_fast` is whole-array numpy work: its
-cost is the numbers, not the Python around them.
+is reported exactly. `parse_text_block_fast` is whole-array numpy work.
 """
 import sys
 import threading
@@ -36,8 +35,7 @@ def parse_text_block(block: bytes, dims: int) -> BlockResult:
     if fast is not None:
         return fast
     lines = block.split(b"\n")
-    # r rows take (2 * dims + 2) * r - 1 bytes at least: a huge `dims` (a bad
-    # header) allocates nothing.
+    # r rows take (2 * dims + 2) * r - 1 bytes at least: a huge `dims` allocates nothing.
     out = numpy.empty((min(len(lines), (len(block) + 1) // (2 * dims + 2)), dims), dtype=numpy.float32)
     keys: List[bytes] = []
     line_of_row: Optional[List[int]] = None
@@ -52,9 +50,8 @@ def parse_text_block(block: bytes, dims: int) -> BlockResult:
                 continue
             if not key:
                 return keys, out[: len(keys)], line_of_row, (i, "empty-key", key, None)
-        # Values are split at single spaces after trailing whitespace is cut,
-        # as gensim does: `fromstring` takes any whitespace run as one
-        # separator, so it may only parse rows with dims - 1 spaces.
+        # Split at single spaces, trailing whitespace cut (gensim): `fromstring` takes
+        # any whitespace run for a space, so only rows with dims - 1 spaces go to it.
         rest = rest.rstrip()
         row = None
         if rest.count(b" ") == dims - 1:
