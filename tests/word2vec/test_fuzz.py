@@ -10,9 +10,11 @@
 A bounded number of examples by default (~5 s); the `slow` variants run the
 same properties on 10x more (`pytest -m slow tests/word2vec/test_fuzz.py`).
 """
+import atexit
 import bz2
 import gzip
 import lzma
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -32,7 +34,8 @@ from gensim.models import KeyedVectors  # noqa: E402
 
 FEW = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 MANY = settings(max_examples=1000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-WORKDIR = Path(tempfile.mkdtemp(prefix="w2v_fuzz_"))
+WORKDIR = Path(tempfile.mkdtemp(prefix="w2v_fuzz_"))  # one file, rewritten per example
+atexit.register(shutil.rmtree, WORKDIR, True)
 
 # Keys as word2vec tools write them: no whitespace, no control characters.
 keys_st = st.text(st.characters(blacklist_categories=("Zs", "Zl", "Zp", "Cc", "Cs")), min_size=1, max_size=8)
