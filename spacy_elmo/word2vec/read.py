@@ -55,7 +55,7 @@ def read_word2vec(
 
     path (PathLike): the vectors file.
     fmt (str): "auto", "text", "binary" or "gensim".
-    truncate (int): read only the first N rows (0: all).
+    truncate (int): read only the first N rows, whatever follows them (0: all).
     unicode_errors (str): "strict", "replace" or "ignore", for invalid UTF-8 in keys.
     lowercase (bool): lowercase the keys (the first row of each lowercased key wins).
     allow_pickle (bool): allow loading gensim pickles (they can run code).
@@ -70,6 +70,7 @@ def read_word2vec(
         raise InputError(
             Errors.E107.format(what="unicode_errors", options=UNICODE_ERRORS, value=unicode_errors)
         )
+    sniffed = None
     try:
         sniffed = sniff(path)
         if fmt == "auto":
@@ -78,6 +79,8 @@ def read_word2vec(
             return _read_gensim(path, allow_pickle, truncate, unicode_errors, lowercase)
         return _read_stream(path, fmt, truncate, unicode_errors, lowercase, progress)
     except InputError as err:  # say so when the file looks like the other format
+        if sniffed is None:
+            raise
         if fmt == "text" and sniffed.binary_ok:
             raise InputError(Errors.E122.format(err=err, other="binary", fmt=fmt)) from None
         if fmt == "binary" and sniffed.text_ok:

@@ -119,11 +119,12 @@ BAD = [
 
 
 @pytest.mark.parametrize("text,match", BAD)
-def test_bad_text(tmp_path, text, match):
+@pytest.mark.parametrize("fmt", ["auto", "text"])
+def test_bad_text(tmp_path, text, match, fmt):
     path = tmp_path / "bad.txt"
     path.write_text(text, encoding="utf8")
     with pytest.raises(InputError, match=match) as err:
-        read_word2vec(path)
+        read_word2vec(path, fmt=fmt)
     assert str(path) in str(err.value)
 
 
@@ -313,8 +314,9 @@ def test_damaged_compressed_file(tmp_path, compress, damage):
     data = b"2 3\na 1 2 3\nb 4 5 6\n"
     path = tmp_path / "v.txt"
     path.write_bytes(damage(compress(data) if compress else data))
-    with pytest.raises(InputError, match=r"starts like (bz2|gzip) data but cannot be decompressed"):
-        read_word2vec(path)
+    for fmt in ("auto", "text", "binary"):
+        with pytest.raises(InputError, match=r"starts like (bz2|gzip) data but cannot be decompressed"):
+            read_word2vec(path, fmt=fmt)
 
 
 def test_headerless_single_line_ending_with_a_line_break(tmp_path):
