@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy
 
 from bench_vectors import make_files
-from spacy_elmo.io._numbers import parse_text_block, parse_text_block_fast
+from spacy_elmo.word2vec.numbers import parse_text_block, parse_text_block_fast
 
 
 def rate(fn, block, dims, repeats):

@@ -8,13 +8,20 @@ conversion also runs once more in-process, timed after the imports: "work"
 (blank pipeline + read + Vectors + to_disk), since every command pays the same
 ~2.5 s to start Python and import spaCy, and inside it "load" (read the file
 and set `nlp.vocab.vectors`: what differs between the converters).
+
+With `--baseline DIR` (a checkout of another commit, e.g. `git worktree add
+/tmp/base REV`) it instead runs our converter from this tree and from DIR side by
+side, interleaved `--repeat` times (whole command, and "load" in-process), and
+prints min and median of each.
 Usage:
 
     python benchmarks/bench_vectors.py [--rows 200000] [--dims 300] [--workdir /tmp/bench_vectors]
+    python benchmarks/bench_vectors.py --baseline DIR [--repeat 5]
 """
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -38,7 +45,10 @@ print("work", time.perf_counter() - start)
 """
 WORK_OURS = """
 import sys, time, spacy
-from spacy_elmo.vectors import load_word2vec_vectors
+try:
+    from spacy_elmo.word2vec.convert import load_word2vec_vectors
+except ImportError:  # a --baseline checkout from before spacy_elmo/word2vec/
+    from spacy_elmo.vectors import load_word2vec_vectors
 start = time.perf_counter()
 nlp = spacy.blank("en")  # what init_vectors does, timed in two parts
 load = time.perf_counter()
@@ -81,10 +91,10 @@ def make_files(rows: int, dims: int, workdir: Path):
     return text, binary
 
 
-def run(cmd):
+def run(cmd, env=None):
     """Wall seconds, peak RSS (MiB), and the "work" and "load" seconds the child printed (or None)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     out = proc.stdout.read().decode()
@@ -94,24 +104,62 @@ def run(cmd):
     return wall, usage.ru_maxrss / 1024, printed
 
 
+def compare_trees(args, text: Path, binary: Path) -> None:
+    """Our converter from this tree and from `args.baseline`, interleaved."""
+    py = sys.executable
+    trees = {"this tree": Path(__file__).resolve().parent.parent, "baseline": args.baseline.resolve()}
+    envs = {name: dict(os.environ, PYTHONPATH=str(root)) for name, root in trees.items()}
+    out = args.workdir / "out_tree"
+    cases = {
+        "text: init-vectors (whole command)": [py, "-m", "spacy", "elmo", "init-vectors", "en", str(text), str(out), "--no-progress"],
+        "text: load (read + Vectors, in-process)": [py, "-c", WORK_OURS, str(text), str(out)],
+        "binary: init-vectors (whole command)": [py, "-m", "spacy", "elmo", "init-vectors", "en", str(binary), str(out), "--no-progress"],
+        "binary: load (read + Vectors, in-process)": [py, "-c", WORK_OURS, str(binary), str(out)],
+    }
+    times = {(case, tree): [] for case in cases for tree in trees}
+    rss = {(case, tree): [] for case in cases for tree in trees}
+    for rep in range(args.repeat):
+        for case, cmd in cases.items():
+            for tree in list(trees)[:: 1 if rep % 2 == 0 else -1]:  # alternate who goes first
+                shutil.rmtree(out, ignore_errors=True)
+                wall, peak, printed = run(cmd, envs[tree])
+                times[case, tree].append(float(printed["load"]) if "load" in printed else wall)
+                rss[case, tree].append(peak)
+                print(f"{rep} {case} [{tree}]: {times[case, tree][-1]:.2f} s, {peak:.0f} MiB", flush=True)
+    print(f"\n{args.rows} x {args.dims}; baseline: {trees['baseline']}; {args.repeat} interleaved runs\n")
+    print("| case | tree | min s | median s | peak RSS MiB (median) |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for case in cases:
+        for tree in trees:
+            t = times[case, tree]
+            print(f"| {case} | {tree} | {min(t):.2f} | {statistics.median(t):.2f} | {statistics.median(rss[case, tree]):.0f} |")
+    for case in cases:  # run by run, so that the shared machine's load cancels out
+        ratios = [b / t for b, t in zip(times[case, "baseline"], times[case, "this tree"])]
+        print(f"{case}: baseline / this tree, median of {len(ratios)} paired runs = {statistics.median(ratios):.2f}x "
+              f"(range {min(ratios):.2f}-{max(ratios):.2f})")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--dims", type=int, default=300)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_vectors"))
-    parser.add_argument("--workers", default=None, help="--workers for our converter (default: its own default)")
+    parser.add_argument("--baseline", type=Path, default=None, help="a checkout of another commit to compare with")
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved runs with --baseline")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     text, binary = make_files(args.rows, args.dims, args.workdir)
+    if args.baseline is not None:
+        compare_trees(args, text, binary)
+        return
     py = sys.executable
     array_mib = args.rows * args.dims * 4 / 2**20
-    ours = [] if args.workers is None else ["--workers", args.workers]
     cases = [
         ("python -m spacy --help (baseline RSS)", [py, "-m", "spacy", "--help"]),
         ("text: python -m spacy init vectors", [py, "-m", "spacy", "init", "vectors", "en", str(text), str(args.workdir / "out_spacy")]),
-        ("text: python -m spacy elmo init-vectors", [py, "-m", "spacy", "elmo", "init-vectors", "en", str(text), str(args.workdir / "out_ours_txt")] + ours),
+        ("text: python -m spacy elmo init-vectors", [py, "-m", "spacy", "elmo", "init-vectors", "en", str(text), str(args.workdir / "out_ours_txt")]),
         ("binary: gensim load + spaCy Vectors + to_disk", [py, "-c", GENSIM_BUILD, str(binary), str(args.workdir / "out_gensim")]),
-        ("binary: python -m spacy elmo init-vectors", [py, "-m", "spacy", "elmo", "init-vectors", "en", str(binary), str(args.workdir / "out_ours_bin")] + ours),
+        ("binary: python -m spacy elmo init-vectors", [py, "-m", "spacy", "elmo", "init-vectors", "en", str(binary), str(args.workdir / "out_ours_bin")]),
     ]
     work_cases = {  # the same work in-process, timed after the imports
         cases[1][0]: [py, "-c", WORK_SPACY, str(text), str(args.workdir / "out_spacy")],

@@ -167,9 +167,10 @@ class Errors:
         "other layouts)."
     )
     E097 = (
-        "{path}, line {line}: the {compression} data is damaged or cut off "
-        "({err}), so the file cannot be read past this line. It may be truncated "
-        "(an interrupted download or copy): fetch or compress it again."
+        "{path}{where}: the {compression} data is damaged or cut off ({err}), so "
+        "the file cannot be read past this point. It may be truncated (an "
+        "interrupted download or copy): re-create or fetch it again "
+        "(`{tool} -t {path}` checks it)."
     )
 
     # Pretraining (spacy_elmo.training, `python -m spacy elmo pretrain`)
@@ -271,7 +272,7 @@ class Errors:
         "or choose another OUTPUT_DIR."
     )
 
-    # word2vec -> spaCy static vectors (io/word2vec.py, vectors.py)
+    # word2vec -> spaCy static vectors (spacy_elmo/word2vec/)
     E100 = (
         "{path}: the file is empty. A word2vec file starts with a header "
         "'rows dims' (or directly with a row 'key v1 v2 ...')."
@@ -296,10 +297,10 @@ class Errors:
         "the first {rows} rows."
     )
     E105 = (
-        "{path}, byte offset {offset}: the binary file ends inside row {row} of "
-        "{rows} (key '{key}'): it is truncated or the header is wrong. Re-create "
-        "the file, or pass truncate={row} (--truncate {row}) to read only the "
-        "complete rows."
+        "{path}, byte offset {offset}: the binary file ends before row {row} of "
+        "{rows} is complete{key}: it is truncated or the header is wrong. {complete} "
+        "rows are complete: re-create the file, or pass truncate={complete} "
+        "(--truncate {complete}) to read only those."
     )
     E106 = (
         "{path}, {where}: the key is not valid UTF-8 ({err}). If the file is "
@@ -359,6 +360,30 @@ class Errors:
         "{path}, line 1: the first row has no values after its key, so this is "
         "not a word2vec file. Pass a word2vec text or binary file."
     )
+    E121 = (
+        "{path}, byte offset {offset}: the binary file ends inside its first row"
+        "{key}, so it has no complete row: it is truncated or not a word2vec "
+        "binary file. Re-create the file."
+    )
+    E122 = (
+        "{err} The file looks like {other} word2vec, not {fmt}: pass "
+        "fmt='{other}' (--format {other})."
+    )
+    E123 = (
+        "{path}, line {line}: the file ends inside this row ({found} of {dims} "
+        "values after the key '{key}', no line break): it is truncated. Re-create "
+        "the file, or pass truncate={complete} (--truncate {complete}) to read only "
+        "the {complete} complete rows."
+    )
+    E124 = (
+        "{path}: the header '{rows} {dims}' asks for a {rows} x {dims} array, "
+        "which cannot be allocated ({err}). Fix the header (rows, then dimensions)."
+    )
+    E126 = (
+        "{path}, line {line}: two spaces in a row before value {index} of the row "
+        "for '{key}'. Values are separated by single spaces (as gensim reads "
+        "them): fix that row."
+    )
 
     # NER corpora (corpora.py)
     E301 = (
@@ -390,6 +415,11 @@ class Warnings:
     W100 = (
         "{path}: {count} duplicate key(s) after the first occurrence were skipped "
         "(the first row of each key is kept, as gensim does), e.g. {examples}."
+    )
+    W101 = (
+        "{path}, line {line}: the file ends without a line break after the last "
+        "row (key '{key}'). If the file was cut, that row's last value may be "
+        "cut too: check it, or end the file with a line break."
     )
 
     # Pretraining

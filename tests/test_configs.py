@@ -48,7 +48,7 @@ def wnut(shared_data, tmp_path_factory):
 @pytest.fixture(scope="module")
 def vectors_dir(shared_data, tmp_path_factory):
     """A spaCy vectors pipeline from a real fastText .vec file."""
-    from spacy_elmo.vectors import init_vectors
+    from spacy_elmo.word2vec.convert import init_vectors
 
     out = tmp_path_factory.mktemp("vectors") / "vectors"
     init_vectors("en", shared_data / "word2vec-gensim-fixtures" / "lee_fasttext.vec", out)

@@ -9,7 +9,7 @@ from spacy_elmo.demo import DEMO_SENSES, nearest_contexts
 
 @pytest.fixture(scope="module")
 def vectors_pipeline(shared_data, tmp_path_factory):
-    from spacy_elmo.vectors import init_vectors
+    from spacy_elmo.word2vec.convert import init_vectors
 
     out = tmp_path_factory.mktemp("demo") / "vectors"
     init_vectors("en", shared_data / "word2vec-gensim-fixtures" / "lee_fasttext.vec", out)

@@ -155,3 +155,15 @@ def test_globs_and_missing_files(tmp_path):
     assert [p.name for p in expand_paths(str(tmp_path / "part*.txt"), "paths.train")] == ["part0.txt", "part1.txt"]
     with pytest.raises(InputError, match=r"paths.train.*nothing\*.txt"):
         expand_paths(str(tmp_path / "nothing*.txt"), "paths.train")
+
+
+def test_cut_compressed_text_names_the_line_where_it_breaks_off(tmp_path):
+    """A truncated .gz training file is an InputError naming the file, the
+    line and `gzip -t`, not the decompressor's EOFError."""
+    import gzip
+
+    path = tmp_path / "train.txt.gz"
+    data = gzip.compress(b"".join(b"line %d of text\n" % i for i in range(5000)))
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"train.txt.gz, line \d+: the gzip data is damaged or cut off.*gzip -t"):
+        list(iter_lines([path], 1000))

@@ -1,6 +1,6 @@
 """`python -m spacy elmo init-vectors` and `... train-word2vec`: thin wrappers
-over `spacy_elmo.vectors.init_vectors` and
-`spacy_elmo.training.word2vec.train_word2vec`."""
+over `spacy_elmo.word2vec.convert.init_vectors` and
+`spacy_elmo.word2vec.train.train_word2vec`."""
 from pathlib import Path
 from typing import List, Optional
 
@@ -24,7 +24,6 @@ def init_vectors_cli(
     fmt: str = typer.Option("auto", "--format", "-f", help="auto, text, binary or gensim"),
     unicode_errors: str = typer.Option("strict", "--unicode-errors", help="Invalid UTF-8 in keys: strict (error), replace or ignore"),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow gensim .save() files: they are pickles and can run code when loaded"),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Parallel text parsers, processes on Linux (default: one per usable CPU, up to 4, for files over 8 MiB; 0: parse in the main thread)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar while reading"),
     # fmt: on
 ):
@@ -32,13 +31,13 @@ def init_vectors_cli(
     directory with static vectors, like `spacy init vectors` but for every
     word2vec format, streaming and faster."""
     from ..errors import ElmoError
-    from ..vectors import init_vectors
+    from ..word2vec.convert import init_vectors
 
     try:
         nlp = init_vectors(
             lang, vectors_path, output_dir, prune=prune, truncate=truncate, name=name,
             lowercase=lowercase, dtype=dtype, fmt=fmt, unicode_errors=unicode_errors,
-            allow_pickle=allow_pickle, n_workers=workers, progress=progress,
+            allow_pickle=allow_pickle, progress=progress,
         )
     except ElmoError as err:
         msg.fail("Could not convert the vectors", str(err), exits=1)
@@ -70,7 +69,7 @@ def train_word2vec_cli(
     """Train word2vec (gensim) on tokenized text and save it in word2vec
     format, ready for `init-vectors`. Needs gensim: pip install 'spacy-elmo[gensim]'."""
     from ..errors import ElmoError
-    from ..training.word2vec import train_word2vec
+    from ..word2vec.train import train_word2vec
 
     try:
         n_words, dims = train_word2vec(

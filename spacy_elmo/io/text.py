@@ -23,6 +23,24 @@ COMPRESSIONS: Dict[str, Tuple[Pattern[bytes], Callable[..., IO[bytes]]]] = {
 }
 
 
+DECOMPRESSION_ERRORS = (EOFError, OSError, lzma.LZMAError, zlib.error)
+_TOOLS = {"gzip": "gzip", "bz2": "bzip2", "xz": "xz"}
+
+
+def decompression_error(path: PathLike, err: Exception, line: Optional[int] = None) -> Exception:
+    """The InputError (E097) for one of DECOMPRESSION_ERRORS raised while
+    reading `path`, naming the line where the data breaks off if known; `err`
+    itself when the file is not compressed (then it is not a decompression
+    error)."""
+    compression = detect_compression(path)
+    if compression is None:
+        return err
+    where = f", line {line}" if line is not None else ""
+    return InputError(
+        Errors.E097.format(path=path, where=where, compression=compression, err=err, tool=_TOOLS[compression])
+    )
+
+
 def check_input_file(path: PathLike, hint: str = "") -> Path:
     """The path, if it is an existing file; else an InputError that says
     whether it is missing or a directory, followed by `hint` (what to pass)."""
@@ -64,13 +82,12 @@ def numbered_lines(path: PathLike, hint: str = "") -> Iterator[Tuple[int, bytes]
     """The lines of a file opened with `open_text`, with their numbers (from 1).
 
     Damaged or truncated compressed data is an InputError naming the line it
-    breaks off at (`Errors.E097`), not the decompressor's EOFError, OSError,
-    LZMAError or zlib.error.
+    breaks off at (`decompression_error`), not the decompressor's EOFError,
+    OSError, LZMAError or zlib.error.
     path (PathLike): the file.
     hint (str): what to pass instead, if the file is missing.
     YIELDS (Tuple[int, bytes]): line number and raw line, line break included.
     """
-    compression = detect_compression(check_input_file(path, hint))
     with open_text(path, hint) as handle:
         lines = iter(handle)
         number = 0
@@ -79,11 +96,7 @@ def numbered_lines(path: PathLike, hint: str = "") -> Iterator[Tuple[int, bytes]
                 raw = next(lines)
             except StopIteration:
                 return
-            except (EOFError, OSError, lzma.LZMAError, zlib.error) as err:
-                if compression is None:
-                    raise
-                raise InputError(
-                    Errors.E097.format(path=path, line=number + 1, compression=compression, err=err)
-                ) from None
+            except DECOMPRESSION_ERRORS as err:
+                raise decompression_error(path, err, number + 1) from None
             number += 1
             yield number, raw

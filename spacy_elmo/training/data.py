@@ -33,7 +33,7 @@ import torch
 
 from ..bilm.chars import BOS_TOKEN, EOS_TOKEN, CharEncoder
 from ..errors import Errors, InputError
-from ..io.text import open_text
+from ..io.text import numbered_lines
 from .vocab import Vocab
 
 IGNORE = -1
@@ -75,25 +75,24 @@ def iter_lines(
     index = 0
     for path in paths:
         has_tokens = False
-        with open_text(path) as handle:
-            for number, raw in enumerate(handle, start=1):
-                mine = index >= start and index % world_size == rank
-                index += 1
-                if not mine:
-                    has_tokens = has_tokens or bool(raw.strip())
-                    continue
-                try:
-                    text = raw.decode("utf8")
-                except UnicodeDecodeError as err:
-                    raise InputError(Errors.E040.format(path=path, line=number, err=err)) from None
-                if len(text) > max_line_chars:
-                    raise InputError(
-                        Errors.E202.format(path=path, line=number, n_chars=len(text), limit=max_line_chars)
-                    )
-                tokens = text.split()
-                if tokens:
-                    has_tokens = True
-                    yield index - 1, tokens
+        for number, raw in numbered_lines(path):
+            mine = index >= start and index % world_size == rank
+            index += 1
+            if not mine:
+                has_tokens = has_tokens or bool(raw.strip())
+                continue
+            try:
+                text = raw.decode("utf8")
+            except UnicodeDecodeError as err:
+                raise InputError(Errors.E040.format(path=path, line=number, err=err)) from None
+            if len(text) > max_line_chars:
+                raise InputError(
+                    Errors.E202.format(path=path, line=number, n_chars=len(text), limit=max_line_chars)
+                )
+            tokens = text.split()
+            if tokens:
+                has_tokens = True
+                yield index - 1, tokens
         if not has_tokens and start == 0:
             raise InputError(Errors.E201.format(path=path))
 

@@ -1,5 +1,6 @@
 """Train word2vec vectors with gensim on whitespace-tokenized text files and
-save them in word2vec format (text or binary) for `init-vectors`.
+save them in word2vec format (text or binary) for `init-vectors`. The output
+path is checked before training and written all or nothing (io/atomic.py).
 
 gensim is optional (`pip install 'spacy-elmo[gensim]'`); it is imported only
 here. The text is streamed from disk on every pass (gzip/bz2/xz by magic
@@ -10,7 +11,8 @@ from pathlib import Path
 from typing import Iterable, Iterator, List, Sequence, Tuple, Union
 
 from ..errors import Errors, InputError
-from ..io.text import check_input_file, open_text
+from ..io.atomic import atomic_path, check_output_file
+from ..io.text import check_input_file, numbered_lines
 
 PathLike = Union[str, Path]
 
@@ -33,11 +35,10 @@ class TokenizedText:
 
     def __iter__(self) -> Iterator[List[str]]:
         for path in self.paths:
-            with open_text(path) as f:
-                for line in f:
-                    tokens = line.decode("utf8", errors="replace").split()
-                    if tokens:
-                        yield tokens
+            for _, line in numbered_lines(path):
+                tokens = line.decode("utf8", errors="replace").split()
+                if tokens:
+                    yield tokens
 
 
 def train_word2vec(
@@ -69,9 +70,8 @@ def train_word2vec(
     binary (bool): write the binary format instead of text.
     RETURNS (Tuple[int, int]): (rows, dims) written.
     """
-    paths = [Path(p) for p in text_paths]
-    for path in paths:
-        check_input_file(path, "Pass tokenized text files.")
+    paths = [check_input_file(p, "Pass tokenized text files.") for p in text_paths]
+    output_path = check_output_file(output_path, "OUTPUT_PATH")  # before hours of training
     try:
         from gensim.models import Word2Vec
     except ImportError:
@@ -86,7 +86,7 @@ def train_word2vec(
     if not model.wv.index_to_key:
         raise InputError(Errors.E119.format(min_count=min_count, paths=", ".join(map(str, paths))))
     model.train(corpus, total_examples=model.corpus_count, epochs=model.epochs)
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    model.wv.save_word2vec_format(str(output_path), binary=binary)
+    # gensim compresses by the name's suffix (.gz, .bz2): the temporary keeps it.
+    with atomic_path(output_path, suffix=".tmp" + output_path.suffix) as tmp:
+        model.wv.save_word2vec_format(str(tmp), binary=binary)
     return len(model.wv.index_to_key), size

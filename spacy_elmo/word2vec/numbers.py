@@ -5,9 +5,7 @@ decimal string to float64 (correctly rounded) and then rounds to float32, and
 `numpy.fromstring(..., dtype=float32, sep=" ")` does the same. A row that
 `fromstring` rejects is retried token by token with Python's `float` (what
 `numpy.float32(str)` uses), so both paths agree on every input and a bad token
-is reported exactly. `parse_text_block_fast` is whole-array numpy work that
-releases the GIL, so `_pool.parse_blocks` can also run it in threads (it
-uses forked processes where it can).
+is reported exactly. `parse_text_block_fast` is whole-array numpy work.
 """
 import sys
 import threading
@@ -29,13 +27,16 @@ def parse_text_block(block: bytes, dims: int) -> BlockResult:
     dims (int): the number of values each row must have.
     RETURNS (BlockResult): (keys, values of shape (rows, dims), line index of
         each row or None when every line is a row, first problem or None).
-        Blank lines are skipped; parsing stops at the first bad row.
+        Blank lines are skipped; parsing stops at the first bad row. As in
+        gensim, the key ends at the first space, values are separated by
+        single spaces and whitespace at the end of a line is ignored.
     """
     fast = parse_text_block_fast(block, dims)
     if fast is not None:
         return fast
     lines = block.split(b"\n")
-    out = numpy.empty((len(lines), dims), dtype=numpy.float32)
+    # r rows take (2 * dims + 2) * r - 1 bytes at least: a huge `dims` allocates nothing.
+    out = numpy.empty((min(len(lines), (len(block) + 1) // (2 * dims + 2)), dims), dtype=numpy.float32)
     keys: List[bytes] = []
     line_of_row: Optional[List[int]] = None
     fromstring = numpy.fromstring
@@ -49,13 +50,18 @@ def parse_text_block(block: bytes, dims: int) -> BlockResult:
                 continue
             if not key:
                 return keys, out[: len(keys)], line_of_row, (i, "empty-key", key, None)
-        try:
-            row = fromstring(rest, dtype=float32, sep=" ")
-        except ValueError:
-            row = None
+        # Split at single spaces, trailing whitespace cut (gensim): `fromstring` takes
+        # any whitespace run for a space, so only rows with dims - 1 spaces go to it.
+        rest = rest.rstrip()
+        row = None
+        if rest.count(b" ") == dims - 1:
+            try:
+                row = fromstring(rest, dtype=float32, sep=" ")
+            except ValueError:
+                pass
         if row is None or row.shape[0] != dims:
-            tokens = rest.split()
-            if len(tokens) != dims:
+            tokens = rest.split(b" ") if rest else []
+            if len(tokens) != dims and b"" not in tokens:
                 return keys, out[: len(keys)], line_of_row, (i, "count", key, len(tokens))
             row, bad = parse_tokens(tokens)
             if row is None:

@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Callable, Optional, Tuple, Union
 
 import numpy
+import spacy
 from spacy.language import Language
 from spacy.strings import StringStore
 from spacy.util import registry
 from spacy.vectors import Vectors
 
-from .errors import Errors, InputError
-from .io.atomic import atomic_dir, check_output_dir
-from .io.word2vec import read_word2vec
+from ..errors import Errors, InputError
+from ..io.atomic import atomic_dir, check_output_dir
+from ..io.text import check_input_file
+from .read import INPUT_HINT, read_word2vec
 
 DTYPES = ("float32", "float16")
 PathLike = Union[str, Path]
@@ -108,7 +110,6 @@ def word2vec_to_vectors(
     allow_pickle: bool = False,
     deduplicate: bool = True,
     name: Optional[str] = None,
-    n_workers: Optional[int] = None,
     progress: bool = False,
 ) -> Vectors:
     """Read a word2vec file into a spaCy `Vectors` table.
@@ -124,7 +125,6 @@ def word2vec_to_vectors(
     allow_pickle (bool): allow gensim pickles (they can run code when loaded).
     deduplicate (bool): store identical rows once, as `spacy init vectors` does.
     name (Optional[str]): the vectors name.
-    n_workers (Optional[int]): parallel text parsers (None: automatic; 0: none).
     progress (bool): show a progress bar while reading.
     RETURNS (Vectors): the table, with `strings` as its StringStore.
     """
@@ -132,8 +132,7 @@ def word2vec_to_vectors(
         raise InputError(Errors.E107.format(what="dtype (--dtype)", options=DTYPES, value=dtype))
     table = read_word2vec(
         path, fmt=fmt, truncate=truncate, unicode_errors=unicode_errors,
-        lowercase=lowercase, allow_pickle=allow_pickle, n_workers=n_workers,
-        progress=progress,
+        lowercase=lowercase, allow_pickle=allow_pickle, progress=progress,
     )
     data, keys = table.data, table.keys  # `data` owns its memory
     n_rows, row_of_key = data.shape[0], None
@@ -183,15 +182,10 @@ def init_vectors(lang: str, vectors_path: PathLike, output_dir: PathLike, **kwar
     **kwargs: passed to `load_word2vec_vectors`.
     RETURNS (Language): the pipeline that was written.
     """
-    import spacy
-
-    output_dir = Path(output_dir)
-    if output_dir.exists() and not (
-        output_dir.is_dir()
-        and ((output_dir / "config.cfg").exists() or not any(output_dir.iterdir()))
-    ):
+    check_input_file(vectors_path, INPUT_HINT)  # the paths first, then the work
+    output_dir = check_output_dir(output_dir, "OUTPUT_DIR")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / "config.cfg").exists():
         raise InputError(Errors.E115.format(path=output_dir))
-    check_output_dir(output_dir, "OUTPUT_DIR")
     nlp = spacy.blank(lang)
     load_word2vec_vectors(nlp, vectors_path, **kwargs)
     with atomic_dir(output_dir) as tmp:
