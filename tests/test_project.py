@@ -62,7 +62,6 @@ def test_ci_workflow_outputs_and_results(ci_project):
     assert stdout.count("nearest by ELMo:") == 10
 
 
-@pytest.mark.slow
 def test_package_installs_and_loads_in_a_fresh_venv(ci_project, tmp_path):
     """`spacy package` lists spacy-elmo in the requirements (every registered
     function comes from the installed package), and the built sdist installs

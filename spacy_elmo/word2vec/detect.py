@@ -73,10 +73,16 @@ def _text_rows_ok(rows: bytes, dims: int, whole: bool) -> bool:
     return problem is None and len(keys) > 0
 
 
-def _binary_rows_ok(rows: bytes, n_rows: int, dims: int) -> bool:
-    """`rows` starts with binary rows (up to SNIFF_ROWS of the `n_rows`) whose
-    keys are neither empty nor hold a line break, and whose values are not all
-    text bytes."""
+def _binary_rows_ok(rows: bytes, n_rows: int, dims: int, whole: bool) -> Tuple[bool, bool, bool]:
+    """How `rows` reads as binary: whether it starts with binary rows (up to
+    SNIFF_ROWS of the `n_rows`) whose keys are neither empty nor hold a line
+    break; whether all their value bytes are text bytes (text read this way
+    is; raw float32 nearly never is); and whether the rows are the whole file
+    exactly (`whole`: `rows` is all of it), which a text file cut or broken in
+    its first rows almost never is.
+
+    RETURNS (Tuple[bool, bool, bool]): rows fit, value bytes all text, exact.
+    """
     row_bytes, pos, seen = 4 * dims, 0, 0
     text_like = True
     while seen < min(n_rows, SNIFF_ROWS):
@@ -85,11 +91,12 @@ def _binary_rows_ok(rows: bytes, n_rows: int, dims: int) -> bool:
             break  # the head (or the file) ends here
         key = rows[pos:space].lstrip(b"\n")
         if not key or b"\n" in key:
-            return False
+            return False, True, False
         raw = numpy.frombuffer(rows, numpy.uint8, row_bytes, space + 1)
         text_like = text_like and bool(_TEXT_BYTES[raw].all())
         pos, seen = space + 1 + row_bytes, seen + 1
-    return seen > 0 and not text_like
+    exact = whole and seen == n_rows and not rows[pos:].strip(b"\n")
+    return seen > 0, text_like, exact
 
 
 def sniff(path: PathLike) -> Sniffed:
@@ -111,7 +118,11 @@ def sniff(path: PathLike) -> Sniffed:
         return Sniffed("text")  # binary files have a header, and at least one row
     rows, dims = header
     text_ok = _text_rows_ok(rest, dims, whole=len(head) < HEAD_BYTES)
-    binary_ok = _binary_rows_ok(rest, rows, dims)
+    fits, text_like, exact = _binary_rows_ok(rest, rows, dims, whole=len(head) < HEAD_BYTES)
+    # Value bytes that are all printable tell text apart, except where the
+    # text reading fails and the binary reading explains the whole file (a
+    # small binary file whose floats happen to be printable bytes).
+    binary_ok = fits and (not text_like or (not text_ok and exact))
     if text_ok or binary_ok:
         return Sniffed("text" if text_ok else "binary", text_ok, binary_ok)
     # Broken either way (cut in its first row, say): binary if the bytes after

@@ -337,3 +337,16 @@ def test_headerless_single_line_ending_with_a_line_break(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert read_word2vec(path).data.tolist() == [[1.5, 2]]
+
+
+@pytest.mark.parametrize("newline", [b"", b"\n"])
+def test_binary_file_whose_floats_are_printable_bytes(tmp_path, newline):
+    """Found by fuzzing: a one-row binary file whose float32 bytes are all
+    printable ASCII ('\\t"&=') was read as text and failed. The binary reading
+    explains the whole file exactly and the text reading fails: binary."""
+    path = tmp_path / "v.bin"
+    value = numpy.frombuffer(b'\t"&=', dtype="<f4")
+    path.write_bytes(b"1 1\n0 " + value.tobytes() + newline)
+    table = read_word2vec(path)
+    assert table.fmt == "binary" and table.keys == ["0"]
+    assert table.data.view(numpy.uint32).tolist() == [[int(value.view(numpy.uint32)[0])]]
