@@ -145,6 +145,8 @@ def run_embed(model: BiLM, sentences: Sentences, batch_size: int, precision: str
     order."""
     order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
     out: List[Optional[numpy.ndarray]] = [None] * len(sentences)
+    if hasattr(model, "clear_token_cache"):  # each run starts with an empty token cache
+        model.clear_token_cache()
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         layers, n_tokens = model.embed_sentences([sentences[i] for i in rows], mode="reset",
@@ -267,6 +269,8 @@ def main() -> None:
     parser.add_argument("--gpu-id", type=int, default=-1, help="CUDA device; -1 for the CPU")
     parser.add_argument("--batch-size", default="64", help="sentences per batch, comma-separated list")
     parser.add_argument("--precision", default="fp32", help=f"comma-separated, of {PRECISIONS}")
+    parser.add_argument("--token-cache", default=None,
+                        help="token cache sizes, comma-separated (0 = off); default: the biLM's")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per row (min and median)")
     parser.add_argument("--component", action="store_true", help="also time the elmo component")
     parser.add_argument("--token-budget", type=int, default=4096, help="the component's token_budget")
@@ -298,14 +302,25 @@ def main() -> None:
           f"sentences={len(sentences)} tokens={n_tokens} torch={torch.__version__}")
     print(f"{'row':<40}{'tok/s med':>12}{'tok/s best':>12}{'s med':>10}  peak memory")
     outputs = {}
+    cache_sizes = [None] if args.token_cache is None else [int(v) for v in args.token_cache.split(",")]
     for precision in precisions:
         run_embed(model, sentences[:16], batch_sizes[0], precision)  # warm up
         for batch_size in batch_sizes:
-            reset_peak(device)
-            outputs[precision], times = timed(
-                device, lambda: run_embed(model, sentences, batch_size, precision), args.repeat
-            )
-            print_row(f"embed {precision} batch {batch_size}", n_tokens, times, peak_memory(device))
+            for cache_size in cache_sizes:
+                label = f"embed {precision} batch {batch_size}"
+                if cache_size is not None:
+                    model.set_token_cache(cache_size)
+                    label += f" token cache {cache_size}"
+                reset_peak(device)
+                result, times = timed(
+                    device, lambda: run_embed(model, sentences, batch_size, precision), args.repeat
+                )
+                outputs.setdefault(precision, result)
+                if cache_size is not None and not numpy.array_equal(
+                        numpy.concatenate([a.ravel() for a in result]),
+                        numpy.concatenate([a.ravel() for a in outputs[precision]])):
+                    print(f"!! {label}: outputs differ from the first row's")
+                print_row(label, n_tokens, times, peak_memory(device))
         if args.component:
             reset_peak(device)
             run = component_runner(model, sentences, args.token_budget, precision)

@@ -48,6 +48,9 @@ PRETRAIN="python3 benchmarks/bench_pretrain.py --gpu-id $GPU --jsonl $ROWS --thr
 row "inference, exact fp32 and bf16, cuDNN anchors, CUDA vs CPU" 150 \
   $EMBED --shape $SHAPE --tokens $TOKENS --batch-size $BATCHES --precision fp32,bf16 \
   --no-baseline --anchor --anchor-shape $ANCHOR --check-cpu $CHECK --global-tf32
+row "inference, token cache off / on (exact fp32, batch ${BATCHES##*,})" 60 \
+  $EMBED --shape $SHAPE --tokens $TOKENS --batch-size ${BATCHES##*,} --precision fp32 --no-baseline \
+  --token-cache 0,50000
 row "pretraining bilm_full batch 128 bf16 + anchor" 60 \
   $PRETRAIN --config $FULL --batch-size 128 --precision bf16 --steps $STEPS --anchor
 row "pretraining bilm_full batch 128 fp32" 45 \

@@ -128,6 +128,12 @@ class Errors:
         "created below it. Choose another path."
     )
 
+    # biLM execution (spacy_elmo.bilm: token cache, CUDA graphs)
+    E060 = (
+        "{key}: the token cache size must be an integer >= 0 (0 turns the cache "
+        "off), not {value!r}."
+    )
+
     # Pretraining (spacy_elmo.training, `python -m spacy elmo pretrain`)
     E200 = "{path}: {why}"
     E201 = (
