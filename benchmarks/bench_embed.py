@@ -271,6 +271,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", help=f"comma-separated, of {PRECISIONS}")
     parser.add_argument("--token-cache", default=None,
                         help="token cache sizes, comma-separated (0 = off); default: the biLM's")
+    parser.add_argument("--eager", action="store_true", help="CUDA: no graphs, the eager loop (BiLM.set_cuda_graphs)")
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per row (min and median)")
     parser.add_argument("--component", action="store_true", help="also time the elmo component")
     parser.add_argument("--token-budget", type=int, default=4096, help="the component's token_budget")
@@ -296,6 +297,8 @@ def main() -> None:
     sentences = wikitext_sentences(args.tokens)
     n_tokens = sum(len(s) for s in sentences)
     model = make_model(args.shape).to(device)
+    if args.eager and hasattr(model, "set_cuda_graphs"):
+        model.set_cuda_graphs(False)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     CONTEXT.update(shape=args.shape, device=device.type, tokens=n_tokens)
     print(f"shape={args.shape} device={device} ({name}) threads={args.threads} "
@@ -303,11 +306,17 @@ def main() -> None:
     print(f"{'row':<40}{'tok/s med':>12}{'tok/s best':>12}{'s med':>10}  peak memory")
     outputs = {}
     cache_sizes = [None] if args.token_cache is None else [int(v) for v in args.token_cache.split(",")]
+    mode = "eager" if args.eager or device.type == "cpu" else "graphs"
     for precision in precisions:
         run_embed(model, sentences[:16], batch_sizes[0], precision)  # warm up
         for batch_size in batch_sizes:
+            # A first, untimed pass captures the CUDA graphs this batching needs.
+            _, first = timed(device, lambda: run_embed(model, sentences, batch_size, precision), 1)
+            graphs = getattr(model, "cuda_graphs", None)
+            captured = f", {graphs.captures} graphs captured so far" if graphs and device.type == "cuda" else ""
+            print(f"  (first pass {n_tokens / first[0]:,.0f} tok/s{captured})", flush=True)
             for cache_size in cache_sizes:
-                label = f"embed {precision} batch {batch_size}"
+                label = f"embed {precision} batch {batch_size} {mode}"
                 if cache_size is not None:
                     model.set_token_cache(cache_size)
                     label += f" token cache {cache_size}"
@@ -344,6 +353,10 @@ def main() -> None:
     for precision in precisions:
         if precision != "fp32" and reference is not None:
             print_deviation(f"max |embed {precision} - embed fp32|", max_deviation(outputs[precision], reference))
+    graphs = getattr(model, "cuda_graphs", None)
+    if graphs is not None and device.type == "cuda":
+        print(f"CUDA graphs: {graphs.stats()}")
+        record(row="cuda graphs", **{k: v for k, v in graphs.stats().items()})
     if args.check_cpu and device.type == "cuda":
         subset = sentences[: args.check_cpu]
         on_device = run_embed(model, subset, batch_sizes[0], "fp32")

@@ -48,6 +48,8 @@ PRETRAIN="python3 benchmarks/bench_pretrain.py --gpu-id $GPU --jsonl $ROWS --thr
 row "inference, exact fp32 and bf16, cuDNN anchors, CUDA vs CPU" 150 \
   $EMBED --shape $SHAPE --tokens $TOKENS --batch-size $BATCHES --precision fp32,bf16 \
   --no-baseline --anchor --anchor-shape $ANCHOR --check-cpu $CHECK --global-tf32
+row "inference, eager loop (CUDA graphs off)" 60 \
+  $EMBED --shape $SHAPE --tokens $TOKENS --batch-size $BATCHES --precision fp32 --no-baseline --eager
 row "inference, token cache off / on (exact fp32, batch ${BATCHES##*,})" 60 \
   $EMBED --shape $SHAPE --tokens $TOKENS --batch-size ${BATCHES##*,} --precision fp32 --no-baseline \
   --token-cache 0,50000
@@ -72,7 +74,10 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print("\n| workload | result | per step | memory |\n| --- | ---: | ---: | --- |")
 for r in rows:
-    if "max_abs" in r:
+    if "captures" in r:
+        name, value, step = f"embed {r.get('shape', '')}: CUDA graphs", f"{r['captures']} captured", f"{r['replays']} replays"
+        value += f" (off: {r['disabled']})" if r.get("disabled") else ""
+    elif "max_abs" in r:
         name, value, step = f"{r['bench']} {r.get('shape', '')}: {r['row']}", f"{r['max_abs']:.2e}", ""
     elif "windows_per_s" in r:
         name = f"input pipeline, batch {r['batch']}"

@@ -313,6 +313,11 @@ class Warnings:
         "Removed {path}: a temporary file for {target} left by process {pid}, "
         "which no longer runs (it was killed before it finished)."
     )
+    W060 = (
+        "CUDA graphs for the biLSTM are off for this model ({reason}); it runs the "
+        "eager loop instead, with the same results and more launch overhead. "
+        "BiLM.set_cuda_graphs(False) turns them off without this warning."
+    )
     W100 = (
         "{path}: {count} duplicate key(s) after the first occurrence were skipped "
         "(the first row of each key is kept, as gensim does), e.g. {examples}."

@@ -25,12 +25,12 @@ def test_bench_embed_rows_and_agreement(tmp_path):
         "--precision", "fp32,bf16", "--batch-size", "8,32", "--anchor", "--anchor-shape", "4x8",
     )
     by_row = {r["row"]: r for r in rows}
-    for label in ("embed fp32 batch 8", "embed fp32 batch 32", "embed bf16 batch 8",
+    for label in ("embed fp32 batch 8 eager", "embed fp32 batch 32 eager", "embed bf16 batch 8 eager",
                   "plain loop baseline batch 8", "nn.LSTM(proj_size) fp32 4x8"):
         assert by_row[label]["tokens_per_s"] > 0, label
     assert by_row["max |embed fp32 - baseline|"]["max_abs"] < 1e-5
     assert 1e-4 < by_row["max |embed bf16 - embed fp32|"]["max_abs"] < 0.5
-    assert "MiB RSS" in by_row["embed fp32 batch 8"]["memory"]
+    assert "MiB RSS" in by_row["embed fp32 batch 8 eager"]["memory"]
 
 
 def test_bench_pretrain_step_anchor_and_data_only(tmp_path):
@@ -54,4 +54,4 @@ def test_gpu_report_script_runs_on_the_cpu(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "exited with" not in out.stdout, out.stdout[-3000:]
     table = (tmp_path / "table.md").read_text()
-    assert "training step bf16" in table and "embed fp32 batch 8" in table
+    assert "training step bf16" in table and "embed fp32 batch 8 eager" in table

@@ -26,6 +26,7 @@ from .char_cnn import CharCNN
 from ..errors import ElmoError, Errors
 from .chars import CharEncoder
 from .config import BiLMConfig
+from .cuda_graphs import LstmGraphs
 from .lstm import BiLstm, LstmState
 from .precision import precision_scope
 from .token_cache import Signature, TokenCache
@@ -71,6 +72,7 @@ class BiLM(nn.Module):
         self._carry: Optional[LstmState] = None
         self.chars = CharEncoder(config.max_chars)
         self.token_cache = TokenCache(DEFAULT_TOKEN_CACHE_SIZE)
+        self.cuda_graphs: Optional[LstmGraphs] = LstmGraphs(self.lstm)
 
     def char_ids(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
         """Character ids of tokenized sentences with the <S> / </S> markers,
@@ -175,12 +177,32 @@ class BiLM(nn.Module):
         return self.contextualize(self.token_embeddings(char_ids), lengths, state)
 
     def contextualize(
-        self, tokens: torch.Tensor, lengths: torch.Tensor, state: Optional[LstmState] = None
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor,
+        state: Optional[LstmState] = None,
+        precision: Optional[str] = None,
     ) -> Tuple[List[torch.Tensor], LstmState, torch.Tensor]:
         """`forward` from the context-free token vectors *Shape:* (batch, seq,
-        projection_dim), zero at padding, and the lengths *Shape:* (batch,)."""
-        lstm_layers, final = self.lstm(tokens, lengths, state)
+        projection_dim), zero at padding, and the lengths *Shape:* (batch,).
+
+        precision (Optional[str]): the precision scope the caller runs in; at
+            inference on CUDA it selects the replayed CUDA graph (cuda_graphs.py).
+        """
+        result = None
+        graphs = self.cuda_graphs
+        if graphs is not None and precision is not None and tokens.is_cuda and not (
+            self.training or torch.is_grad_enabled()
+        ):
+            result = graphs.run(tokens, lengths, state, precision)
+        lstm_layers, final = result if result is not None else self.lstm(tokens, lengths, state)
         return [torch.cat([tokens, tokens], dim=-1)] + lstm_layers, final, lengths
+
+    def set_cuda_graphs(self, enabled: bool) -> None:
+        """Replay captured CUDA graphs of the biLSTM at inference on CUDA (the
+        default; same results as the eager loop within float rounding), or run
+        the eager loop."""
+        self.cuda_graphs = LstmGraphs(self.lstm) if enabled else None
 
     def initial_state(self, mode: str, batch: int) -> Optional[LstmState]:
         """The state a batch starts from in the given mode."""
@@ -275,7 +297,7 @@ class BiLM(nn.Module):
         try:
             state = self.initial_state(mode, lengths.shape[0])
             with precision_scope(precision, self.device.type):
-                layers, final, _ = self.contextualize(tokens(), lengths, state)
+                layers, final, _ = self.contextualize(tokens(), lengths, state, precision)
                 layers, n_tokens = _strip_markers(layers, lengths)
             layers = layers.float()
         finally:

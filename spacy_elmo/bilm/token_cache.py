@@ -37,6 +37,12 @@ class TokenCache:
         self.hits = 0
         self.misses = 0
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles start empty (the vectors are a cache)."""
+        state = dict(self.__dict__)
+        state.update(slots=OrderedDict(), store=torch.empty(0), signature=())
+        return state
+
     def __len__(self) -> int:
         return len(self.slots)
 

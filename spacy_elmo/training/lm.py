@@ -2,10 +2,9 @@
 with projection and clipping) plus the softmax shared by both directions.
 
 The two directions read different streams during training (the forward stream
-and the per-sentence reversed stream, see data.py), so the biLSTM layers are
-called directly with (2, batch, unroll, dim) inputs. This is exactly
-`BiLstm.forward` for full-length rows: dropout on the inputs of layers above
-the first, skip connections for layers above the first.
+and the per-sentence reversed stream, see data.py), so the biLSTM's layer loop
+(`BiLstm.run_layers`, the one `BiLstm.forward` uses) gets (2, batch, unroll,
+dim) inputs directly, every row full length, with the state resets as a plan.
 """
 import math
 from typing import Optional, Tuple
@@ -15,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..bilm.config import BiLMConfig
-from ..bilm.lstm import LstmState
+from ..bilm.lstm import LstmState, StepPlan
 from ..bilm.model import BiLM
 from .data import Batch
 from .softmax import LogUniformSampler, SharedSoftmax
@@ -73,36 +72,24 @@ class BiLanguageModel(nn.Module):
     def zero_state(self, batch: int) -> LstmState:
         return self.bilm.lstm.zero_state(batch, self.softmax.weight)
 
-    def hidden(self, batch: Batch, state: LstmState) -> Tuple[torch.Tensor, LstmState]:
-        """Top-layer outputs of both directions.
+    def hidden(self, batch: Batch, state: LstmState, static: bool = False) -> Tuple[torch.Tensor, LstmState]:
+        """Top-layer outputs of both directions, through the biLM's own layer
+        loop (`BiLstm.run_layers`) with the windows' state resets.
 
+        static (bool): apply the resets as a mask at every step instead of
+            reading on the host which steps have one (see StepPlan).
         RETURNS: *Shape:* (2, batch, unroll, projection_dim) (0 forward,
             1 backward, each in its own stream's reading order) and the final
             state (h, c) to carry to the next window.
         """
         tokens = self.bilm.char_cnn(batch.chars)  # (n_unique, p)
-        inputs = tokens[batch.index]  # (2, B, T, p)
-        sizes = [inputs.shape[1]] * inputs.shape[2]  # every row is full length
-        resets = None
-        if batch.resets is not None:
-            keep = (~batch.resets).to(inputs.dtype)  # (B, T)
-            steps = batch.resets.any(0).nonzero().flatten().tolist()
-            resets = {t: keep[:, t].view(1, -1, 1) for t in steps}
-        h_all, c_all = state
-        final_h, final_c = [], []
-        out = inputs
-        for index, layer in enumerate(self.bilm.lstm.layers):
-            if self.training and self.dropout > 0 and index > 0:
-                inputs = F.dropout(inputs, self.dropout, True)
-            out, h, c = layer(inputs, sizes, h_all[index], c_all[index], resets)
-            if index > 0 and self.config.use_skip_connections:
-                out = out + inputs
-            final_h.append(h)
-            final_c.append(c)
-            inputs = out
+        inputs = tokens[batch.index]  # (2, B, T, p); every row is full length
+        plan = StepPlan.full_length(batch.resets, static=static)
+        outputs, final = self.bilm.lstm.run_layers(inputs, state[0], state[1], plan)
+        out = outputs[-1]
         if self.training and self.dropout > 0:
             out = F.dropout(out, self.dropout, True)
-        return out, (torch.stack(final_h), torch.stack(final_c))
+        return out, final
 
     def forward(
         self, batch: Batch, state: LstmState, sampler: Optional[LogUniformSampler] = None
