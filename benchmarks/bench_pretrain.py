@@ -101,84 +101,109 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "configs" / "bilm_tiny.cfg"))
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=0, help="override [training] batch_size")
+    parser.add_argument("--batch-size", default="", help="override [training] batch_size; a comma-separated list")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--gpu-id", type=int, default=-1)
     parser.add_argument("--precision", default=None,
-                        help="fp32, tf32, bf16 or fp16 (default: the config's [training] precision)")
+                        help="fp32, tf32, bf16 or fp16, comma-separated (default: the config's [training] precision)")
+    parser.add_argument("--modes", default="graphs",
+                        help="comma-separated: graphs (CUDA graphs on CUDA; eager on the CPU), eager, "
+                             "live (graphs, windows cut inside the timed loop)")
     parser.add_argument("--lines", type=int, default=20000, help="WikiText-2 train lines for the vocabulary")
     parser.add_argument("--anchor", action="store_true", help="also time nn.LSTM(proj_size) fwd+bwd")
     parser.add_argument("--no-model", action="store_true", help="skip our training step (anchor only)")
-    parser.add_argument("--data-only", action="store_true", help="time the input pipeline alone")
+    parser.add_argument("--data", action="store_true", help="also time the input pipeline alone")
+    parser.add_argument("--data-only", action="store_true", help="time the input pipeline alone, nothing else")
     parser.add_argument("--jsonl", type=Path, default=None, help="append every row here as JSON")
     args = parser.parse_args()
     global JSONL
     JSONL = args.jsonl
     torch.set_num_threads(args.threads)
 
-    from spacy_elmo.bilm.precision import autocast, check_precision, fp32_flags
+    from spacy_elmo.bilm.precision import check_precision
     from spacy_elmo.training.data import WindowStream
     from spacy_elmo.training.lm import BiLanguageModel
     from spacy_elmo.training.settings import load_config, parse_settings
     from spacy_elmo.training.softmax import LogUniformSampler
+    from spacy_elmo.training.step import TrainStep
     from spacy_elmo.training.train import _optimizer
     from spacy_elmo.training.vocab import build_vocab
 
-    overrides = {"paths.train": str(WIKITEXT)}
-    if args.batch_size:
-        overrides["training.batch_size"] = args.batch_size
-    s = parse_settings(load_config(args.config, overrides), path=args.config)
+    s = parse_settings(load_config(args.config, {"paths.train": str(WIKITEXT)}), path=args.config)
     t = s.training
     device = torch.device("cuda", args.gpu_id) if args.gpu_id >= 0 else torch.device("cpu")
-    precision = check_precision(args.precision or t.precision, "--precision", device.type)
+    batch_sizes = [int(b) for b in args.batch_size.split(",")] if args.batch_size else [t.batch_size]
+    precisions = [check_precision(p, "--precision", device.type)
+                  for p in (args.precision or t.precision).split(",")]
+    modes = args.modes.split(",")
     with gzip.open(WIKITEXT, "rt", encoding="utf8") as handle:
         lines = [l.split() for l in itertools.islice(handle, args.lines) if l.split()]
     vocab = build_vocab(lines, s.data.min_count, s.data.max_vocab_size or None)
-    stream = WindowStream([WIKITEXT], vocab, t.batch_size, t.unroll_steps, s.model.max_chars,
-                          reset_prob=t.reset_state_prob, seed=t.seed)
-    tokens_per_step = t.batch_size * t.unroll_steps
-    CONTEXT.update(config=Path(args.config).stem, batch=t.batch_size, precision=precision)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"config={args.config} device={device} ({name}) threads={torch.get_num_threads()} "
-          f"batch={t.batch_size} unroll={t.unroll_steps} lr={t.learning_rate} precision={precision} "
-          f"torch={torch.__version__}")
-    if args.data_only:
-        time_data(stream, args.steps, tokens_per_step)
-        return
-    if not args.no_model:
+          f"unroll={t.unroll_steps} lr={t.learning_rate} vocab={len(vocab)} torch={torch.__version__}")
+    model = None
+    if not (args.no_model or args.data_only):
         # Initialise on the CPU (the init draws from a CPU generator), then move.
         model = BiLanguageModel(s.model, len(vocab), dropout=t.dropout)
         model.init_like_bilm_tf(torch.Generator().manual_seed(0))
         model.to(device)
-        optimizer = _optimizer(model, s)
         sampled = t.softmax == "sampled" or (t.softmax == "auto" and len(vocab) > t.full_softmax_max_vocab)
-        sampler = LogUniformSampler(len(vocab), t.n_samples, torch.Generator().manual_seed(0)) if sampled else None
-        batches = [next(stream) for _ in range(args.warmup + args.steps)]
-        n_params = sum(p.numel() for p in model.parameters())
-        print(f"vocab={len(vocab)} softmax={'sampled %d' % t.n_samples if sampler else 'full'} "
-              f"params={n_params / 1e6:.1f}M")
-        state = model.zero_state(t.batch_size)
-        model.train()
-        seconds = []
-        for k, batch in enumerate(batches):
+        print(f"softmax={'sampled %d' % t.n_samples if sampled else 'full'} "
+              f"params={sum(p.numel() for p in model.parameters()) / 1e6:.1f}M")
+    for batch_size in batch_sizes:
+        tokens_per_step = batch_size * t.unroll_steps
+
+        def new_stream() -> WindowStream:
+            return WindowStream([WIKITEXT], vocab, batch_size, t.unroll_steps, s.model.max_chars,
+                                reset_prob=t.reset_state_prob, seed=t.seed)
+
+        CONTEXT.update(config=Path(args.config).stem, batch=batch_size)
+        if args.data or args.data_only:
+            time_data(new_stream(), args.steps, tokens_per_step)
+        if model is None and not args.anchor:
+            continue
+        batches = [next(stream) for stream in [new_stream()] for _ in range(args.warmup + args.steps)]
+        for precision in precisions:
+            CONTEXT.update(precision=precision)
+            for mode in modes if model is not None else []:
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
+                time_step(model, s, vocab, batch_size, precision, mode, device, args, batches, new_stream,
+                          TrainStep, LogUniformSampler, _optimizer, sampled)
+            if args.anchor and not args.data_only:
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
+                time_anchor(s.model, batch_size, t.unroll_steps, precision, device, max(args.steps, 5))
+
+
+def time_step(model, s, vocab, batch_size, precision, mode, device, args, batches, new_stream,
+              TrainStep, LogUniformSampler, make_optimizer, sampled) -> None:
+    """Full training steps (TrainStep, as pretrain runs them): one sync at each
+    end of the timed steps, so the loop runs ahead of the GPU as pretrain's does."""
+    t = s.training
+    optimizer = make_optimizer(model, s)
+    sampler = LogUniformSampler(len(vocab), t.n_samples, torch.Generator().manual_seed(0)) if sampled else None
+    train_step = TrainStep(model, optimizer, precision, t.grad_clip, sampler, cuda_graphs=mode != "eager")
+    stream = new_stream() if mode == "live" else None
+    state = model.zero_state(batch_size)
+    model.train()
+    start = time.perf_counter()
+    for k in range(args.warmup + args.steps):
+        if k == args.warmup:
             sync(device)
             start = time.perf_counter()
-            with fp32_flags(precision):
-                with autocast(precision, device.type):
-                    loss, _, _, state = model(batch.to(device), state, sampler)
-                state = tuple(x.detach() for x in state)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-            optimizer.step()
-            sync(device)
-            if k >= args.warmup:
-                seconds.append(time.perf_counter() - start)
-        report(f"training step {precision}", tokens_per_step, seconds, device)
-    if args.anchor:
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        time_anchor(s.model, t.batch_size, t.unroll_steps, precision, device, max(args.steps, 5))
+        _, _, _, state = train_step(next(stream) if stream is not None else batches[k], state)
+    sync(device)
+    elapsed = (time.perf_counter() - start) / max(args.steps, 1)
+    if device.type == "cpu" or mode == "eager":
+        how = "eager"
+    elif train_step.recurrence is not None:
+        how = "CUDA graphs"
+    else:
+        how = f"eager, graphs failed: {train_step.disabled}"
+    data = ", windows cut in the loop" if mode == "live" else ""
+    report(f"training step {precision} ({how}{data})", batch_size * t.unroll_steps, [elapsed], device)
 
 
 if __name__ == "__main__":

@@ -318,6 +318,10 @@ class Warnings:
         "eager loop instead, with the same results and more launch overhead. "
         "BiLM.set_cuda_graphs(False) turns them off without this warning."
     )
+    W061 = (
+        "CUDA graphs for the pretraining step are off ({reason}); training runs "
+        "the eager step instead, with the same results and more launch overhead."
+    )
     W100 = (
         "{path}: {count} duplicate key(s) after the first occurrence were skipped "
         "(the first row of each key is kept, as gensim does), e.g. {examples}."

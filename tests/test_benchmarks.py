@@ -39,7 +39,7 @@ def test_bench_pretrain_step_anchor_and_data_only(tmp_path):
         "--lines", "300", "--batch-size", "4",
     )
     labels = [r["row"] for r in rows]
-    assert labels == ["training step fp32", "nn.LSTM(proj_size) fwd+bwd fp32 4x20"]
+    assert labels == ["training step fp32 (eager)", "nn.LSTM(proj_size) fwd+bwd fp32 4x20"]
     assert all(r["tokens_per_s"] > 0 and r["batch"] == 4 for r in rows)
     _, rows = _run(tmp_path, "benchmarks/bench_pretrain.py", "--data-only", "--steps", "3",
                    "--lines", "300", "--batch-size", "4")
