@@ -173,7 +173,13 @@ def component_runner(model: BiLM, sentences: Sentences, token_budget: int, preci
     )
     set_bilm(elmo.model, model)
     docs = [Doc(nlp.vocab, words=s, sent_starts=[True] + [False] * (len(s) - 1)) for s in sentences]
-    return lambda: [d._.elmo_layers for d in elmo.pipe(docs, batch_size=256)]
+
+    def run() -> List[numpy.ndarray]:
+        if hasattr(model, "clear_token_cache"):  # each run starts with an empty token cache
+            model.clear_token_cache()
+        return [d._.elmo_layers for d in elmo.pipe(docs, batch_size=256)]
+
+    return run
 
 
 def run_baseline(model: BiLM, sentences: Sentences, batch_size: int) -> List[numpy.ndarray]:
@@ -321,15 +327,21 @@ def main() -> None:
                     model.set_token_cache(cache_size)
                     label += f" token cache {cache_size}"
                 reset_peak(device)
+                cache = getattr(model, "token_cache", None)
+                before = (cache.hits, cache.misses) if cache is not None else (0, 0)
                 result, times = timed(
                     device, lambda: run_embed(model, sentences, batch_size, precision), args.repeat
                 )
+
                 outputs.setdefault(precision, result)
                 if cache_size is not None and not numpy.array_equal(
                         numpy.concatenate([a.ravel() for a in result]),
                         numpy.concatenate([a.ravel() for a in outputs[precision]])):
                     print(f"!! {label}: outputs differ from the first row's")
                 print_row(label, n_tokens, times, peak_memory(device))
+                if cache_size and cache is not None:
+                    hits, misses = cache.hits - before[0], cache.misses - before[1]
+                    print(f"  (token cache: {hits / max(hits + misses, 1):.0%} of each batch's distinct tokens were hits)")
         if args.component:
             reset_peak(device)
             run = component_runner(model, sentences, args.token_budget, precision)

@@ -125,7 +125,6 @@ def main() -> None:
     from spacy_elmo.training.lm import BiLanguageModel
     from spacy_elmo.training.settings import load_config, parse_settings
     from spacy_elmo.training.softmax import LogUniformSampler
-    from spacy_elmo.training.step import TrainStep
     from spacy_elmo.training.train import _optimizer
     from spacy_elmo.training.vocab import build_vocab
 
@@ -142,8 +141,10 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"config={args.config} device={device} ({name}) threads={torch.get_num_threads()} "
           f"unroll={t.unroll_steps} lr={t.learning_rate} vocab={len(vocab)} torch={torch.__version__}")
-    model = None
+    model = TrainStep = None
     if not (args.no_model or args.data_only):
+        from spacy_elmo.training.step import TrainStep  # (--data-only also runs against older code)
+
         # Initialise on the CPU (the init draws from a CPU generator), then move.
         model = BiLanguageModel(s.model, len(vocab), dropout=t.dropout)
         model.init_like_bilm_tf(torch.Generator().manual_seed(0))
@@ -207,5 +208,5 @@ def time_step(model, s, vocab, batch_size, precision, mode, device, args, batche
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
+    sys.path.append(str(ROOT))  # after PYTHONPATH: compare_cpu-style runs pick the package
     main()

@@ -15,7 +15,8 @@ from spacy_elmo.errors import ElmoError
 from spacy_elmo.io.weights import load_bilm
 from spacy_elmo.models.bilm import build_elmo_bilm_v1, build_elmo_bilm_v2, get_bilm
 
-from conftest import SHARED_DATA, fixture_bilm_path
+from conftest import SHARED_DATA
+from test_listener import TAGGER_CFG as LISTENER_CFG
 
 WIKITEXT = SHARED_DATA / "wikitext-2" / "test.txt"
 
@@ -169,46 +170,18 @@ def test_set_token_cache_validates_and_resizes():
     assert len(bilm.token_cache) == 0 and bilm.token_cache.hits == 0
 
 
-TAGGER_CFG = """
-[nlp]
-lang = "en"
-pipeline = ["elmo","tagger"]
-
-[components]
-
-[components.elmo]
-factory = "elmo"
-
-[components.elmo.model]
-@architectures = "spacy-elmo.ElmoEncoder.v1"
-
-[components.elmo.model.bilm]
-@architectures = "spacy-elmo.ElmoBiLM.v2"
-weights = "%s"
-fine_tune = true
-state_mode = "reset"
-token_cache_size = 123
-
-[components.tagger]
-factory = "tagger"
-
-[components.tagger.model]
-@architectures = "spacy.Tagger.v2"
-nO = null
-
-[components.tagger.model.tok2vec]
-@architectures = "spacy-elmo.ElmoListener.v1"
-width = 24
-upstream = "elmo"
-mix_l2 = 0.001
-"""
+# test_listener's pipeline with the v2 biLM, fine-tuned, and a token cache size
+TAGGER_CFG = LISTENER_CFG.replace('"spacy-elmo.ElmoBiLM.v1"', '"spacy-elmo.ElmoBiLM.v2"').replace(
+    "fine_tune = {fine_tune}", 'fine_tune = true\nstate_mode = "reset"\ntoken_cache_size = 123'
+)
 
 
 def test_component_setting_and_fine_tuning_updates():
     with pytest.raises(ElmoError, match=r"\[components.elmo.model.bilm\] token_cache_size"):
         build_elmo_bilm_v2(weights=None, token_cache_size=-5)
     assert build_elmo_bilm_v1(weights=None).attrs["token_cache_size"] == 50_000
-    config = Config().from_str(TAGGER_CFG % fixture_bilm_path())
+    assert "token_cache_size = 123" in TAGGER_CFG
+    config = Config().from_str(TAGGER_CFG)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     words = _sentences(6)
     examples = [Example.from_dict(Doc(nlp.vocab, words=w), {"tags": ["N"] * len(w)}) for w in words]

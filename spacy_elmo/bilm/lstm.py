@@ -5,6 +5,12 @@ row reversed within its own length, so at every step the same rows are active
 in both directions and the two recurrences are one batched matmul (bmm) per
 step. Rows are sorted by length (longest first) so that the active rows of step
 t are the first n_t rows: finished rows cost nothing and keep their state.
+
+That dynamic plan is the fastest eager loop (the CPU's). A static plan runs
+every row for the whole padded length instead, finished rows keeping their
+state through masks, so that the kernels depend on the shapes alone and a CUDA
+graph can replay them (cuda_graphs.py; pretraining's step.py). `StepPlan` says
+which; `lstm_cell` is the one cell both use.
 """
 from dataclasses import dataclass
 from typing import List, Optional, Set, Tuple
