@@ -128,6 +128,12 @@ class Errors:
         "created below it. Choose another path."
     )
 
+    # biLM execution (spacy_elmo.bilm: token cache, CUDA graphs)
+    E060 = (
+        "{key}: the token cache size must be an integer >= 0 (0 turns the cache "
+        "off), not {value!r}."
+    )
+
     # models and pipeline (models/, pipeline/, corpora.py)
     E090 = (
         "ElmoListener (upstream '{upstream}') got no ELMo layers from an elmo "
@@ -411,6 +417,15 @@ class Warnings:
     W001 = (
         "Removed {path}: a temporary file for {target} left by process {pid}, "
         "which no longer runs (it was killed before it finished)."
+    )
+    W060 = (
+        "CUDA graphs for the biLSTM are off for this model ({reason}); it runs the "
+        "eager loop instead, with the same results and more launch overhead. "
+        "BiLM.set_cuda_graphs(False) turns them off without this warning."
+    )
+    W061 = (
+        "CUDA graphs for the pretraining step are off ({reason}); training runs "
+        "the eager step instead, with the same results and more launch overhead."
     )
     W100 = (
         "{path}: {count} duplicate key(s) after the first occurrence were skipped "

@@ -5,7 +5,7 @@ wrapped in begin-of-word (258) and end-of-word (259) and padded with 260.
 Sentence markers are the "words" made of the single ids 256 (<S>) and 257
 (</S>). All ids are shifted by +1 so that 0 means "no token" (batch padding).
 """
-from typing import Dict, Iterable, List, Sequence
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 import numpy
 import torch
@@ -88,6 +88,29 @@ class CharEncoder:
             tokens = [BOS_TOKEN, *sentence, EOS_TOKEN] if add_markers else list(sentence)
             out[i, : len(tokens)] = self.encode(tokens)
         return out
+
+
+    def encode_unique(
+        self, sentences: Sequence[Sequence[str]], add_markers: bool = True
+    ) -> Tuple[List[str], numpy.ndarray, numpy.ndarray]:
+        """The distinct tokens of a batch, their character ids, and which of
+        them stands at each position (the char CNN then runs once per
+        distinct token, and a token cache can be keyed by its text).
+
+        RETURNS (Tuple[List[str], numpy.ndarray, numpy.ndarray]): the distinct
+            tokens in order of first appearance; their ids *Shape:*
+            (n_unique, max_chars) int64; the row of each position *Shape:*
+            (batch, longest (+ 2)) int64, -1 at padding.
+        """
+        extra = 2 if add_markers else 0
+        seq = max((len(s) for s in sentences), default=0) + extra
+        index = numpy.full((len(sentences), seq), -1, dtype=numpy.int64)
+        unique: Dict[str, int] = {}
+        for i, sentence in enumerate(sentences):
+            tokens = [BOS_TOKEN, *sentence, EOS_TOKEN] if add_markers else sentence
+            index[i, : len(tokens)] = [unique.setdefault(token, len(unique)) for token in tokens]
+        words = list(unique)
+        return words, self.encode(words), index
 
 
 def batch_to_ids(

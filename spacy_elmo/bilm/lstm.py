@@ -5,8 +5,15 @@ row reversed within its own length, so at every step the same rows are active
 in both directions and the two recurrences are one batched matmul (bmm) per
 step. Rows are sorted by length (longest first) so that the active rows of step
 t are the first n_t rows: finished rows cost nothing and keep their state.
+
+That dynamic plan is the fastest eager loop (the CPU's). A static plan runs
+every row for the whole padded length instead, finished rows keeping their
+state through masks, so that the kernels depend on the shapes alone and a CUDA
+graph can replay them (cuda_graphs.py; pretraining's step.py). `StepPlan` says
+which; `lstm_cell` is the one cell both use.
 """
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import List, Optional, Set, Tuple
 
 import torch
 from torch import nn
@@ -57,22 +64,14 @@ class BiLstmLayer(nn.Module):
         nn.init.zeros_(self.bias)
 
     def forward(
-        self,
-        inputs: torch.Tensor,
-        batch_sizes: List[int],
-        h0: torch.Tensor,
-        c0: torch.Tensor,
-        resets: Optional[Dict[int, torch.Tensor]] = None,
+        self, inputs: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, plan: "StepPlan"
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Run both directions.
 
         inputs (torch.Tensor): *Shape:* (2, batch, seq, input_dim); direction 1
-            already reversed within each row's length. Rows sorted by length.
-        batch_sizes (List[int]): active rows at each step (non-increasing).
+            already reversed within each row's length.
         h0, c0 (torch.Tensor): *Shape:* (2, batch, projection_dim), (2, batch, lstm_dim)
-        resets (Optional[Dict[int, Tensor]]): step -> keep mask *Shape:*
-            (1, batch, 1), 0.0 for rows whose state is zeroed before that step
-            (pretraining's state resets; full-length rows only).
+        plan (StepPlan): which rows run at each step and where states reset.
         RETURNS (Tuple[Tensor, Tensor, Tensor]): outputs *Shape:*
             (2, batch, seq, projection_dim), zero at padding; final h and c,
             each row's state after its last token.
@@ -84,19 +83,19 @@ class BiLstmLayer(nn.Module):
         pre = (pre + (self.bias + self.forget_bias).unsqueeze(1)).view(n_dir, batch, seq, 4 * d)
         out = inputs.new_zeros(n_dir, batch, seq, self.projection_dim)
         h, c = h0, c0
-        for t, n in enumerate(batch_sizes):
-            if resets is not None and t in resets:
-                h, c = h * resets[t], c * resets[t]
-            # gates: (2, n, 4d)
-            gates = torch.baddbmm(pre[:, :n, t], h[:, :n], self.weight_hh)
-            i, j, f, o = gates.chunk(4, dim=-1)
-            cell = torch.sigmoid(f) * c[:, :n] + torch.sigmoid(i) * torch.tanh(j)
-            if self.cell_clip is not None:
-                cell = cell.clamp(-self.cell_clip, self.cell_clip)
-            # (2, n, d) @ (2, d, p) -> (2, n, p)
-            hidden = torch.bmm(torch.sigmoid(o) * torch.tanh(cell), self.weight_proj)
-            if self.proj_clip is not None:
-                hidden = hidden.clamp(-self.proj_clip, self.proj_clip)
+        for t in range(seq):
+            n = plan.batch_sizes[t] if plan.batch_sizes is not None else batch
+            if plan.keep is not None and (plan.reset_steps is None or t in plan.reset_steps):
+                h, c = h * plan.keep[t], c * plan.keep[t]
+            hidden, cell = lstm_cell(
+                pre[:, :n, t], h[:, :n], c[:, :n], self.weight_hh, self.weight_proj,
+                self.cell_clip, self.proj_clip,
+            )
+            if plan.active is not None:  # static: every row steps, finished rows keep their state
+                active = plan.active[t]  # (1, batch, 1)
+                out[:, :, t] = hidden * active.to(hidden.dtype)
+                h, c = torch.where(active, hidden, h), torch.where(active, cell, c)
+                continue
             out[:, :n, t] = hidden
             if n == batch:
                 h, c = hidden, cell
@@ -104,6 +103,80 @@ class BiLstmLayer(nn.Module):
                 h = torch.cat([hidden, h[:, n:]], dim=1)
                 c = torch.cat([cell, c[:, n:]], dim=1)
         return out, h, c
+
+
+def lstm_cell(
+    pre: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor,
+    weight_hh: torch.Tensor,
+    weight_proj: torch.Tensor,
+    cell_clip: Optional[float],
+    proj_clip: Optional[float],
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One time step of both directions: the LSTM cell with projection and
+    clipping (bilm-tf's LSTMCell(num_proj=..., cell_clip=..., proj_clip=...)),
+    the one implementation used by every execution path.
+
+    pre (torch.Tensor): input part of the gates, x W_ih + b + forget bias,
+        *Shape:* (2, n, 4 * lstm_dim), gate order (i, j, f, o).
+    h, c (torch.Tensor): *Shape:* (2, n, projection_dim), (2, n, lstm_dim)
+    RETURNS (Tuple[Tensor, Tensor]): the new h *Shape:* (2, n, projection_dim)
+        and c *Shape:* (2, n, lstm_dim).
+    """
+    gates = torch.baddbmm(pre, h, weight_hh)  # (2, n, 4d)
+    i, j, f, o = gates.chunk(4, dim=-1)
+    cell = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(j)
+    if cell_clip is not None:
+        cell = cell.clamp(-cell_clip, cell_clip)
+    # (2, n, d) @ (2, d, p) -> (2, n, p)
+    hidden = torch.bmm(torch.sigmoid(o) * torch.tanh(cell), weight_proj)
+    if proj_clip is not None:
+        hidden = hidden.clamp(-proj_clip, proj_clip)
+    return hidden, cell
+
+
+@dataclass
+class StepPlan:
+    """How the layers step through time: which rows run at each step, and
+    where a row's state is reset to zero.
+
+    Dynamic plans (the default on the CPU) drop finished rows: rows are sorted
+    by length and step t runs the first `batch_sizes[t]` rows. Static plans
+    run every row at every step of the padded length and mask finished rows
+    (their state is kept, their outputs are zero), so the sequence of kernels
+    depends on the shapes alone: what a CUDA graph needs.
+
+    batch_sizes (Optional[List[int]]): active rows per step (non-increasing);
+        None: every row at every step.
+    active (Optional[Tensor[bool]]): static plans, *Shape:* (seq, 1, batch, 1),
+        whether step t is inside row b's length.
+    keep (Optional[Tensor]): *Shape:* (seq, 1, batch, 1), 0.0 where a row's
+        state is zeroed before step t (pretraining's state resets), else 1.0.
+    reset_steps (Optional[Set[int]]): the steps where `keep` has a zero;
+        None: apply `keep` at every step (static plans).
+    """
+
+    batch_sizes: Optional[List[int]] = None
+    active: Optional[torch.Tensor] = None
+    keep: Optional[torch.Tensor] = None
+    reset_steps: Optional[Set[int]] = None
+
+    @classmethod
+    def full_length(cls, resets: Optional[torch.Tensor] = None, static: bool = False) -> "StepPlan":
+        """Every row is full length (pretraining windows).
+
+        resets (Optional[Tensor[bool]]): *Shape:* (batch, seq), True where the
+            state is zeroed before that step.
+        static (bool): apply the resets at every step instead of reading on
+            the host which steps have one (a device sync).
+        """
+        if resets is None:
+            return cls()
+        keep = (~resets).t().to(torch.float32)[:, None, :, None]  # (seq, 1, batch, 1)
+        if static:
+            return cls(keep=keep)
+        return cls(keep=keep, reset_steps=set(resets.any(0).nonzero().flatten().tolist()))
 
 
 class BiLstm(nn.Module):
@@ -126,12 +199,20 @@ class BiLstm(nn.Module):
         return like.new_zeros(n, 2, batch, p), like.new_zeros(n, 2, batch, d)
 
     def forward(
-        self, tokens: torch.Tensor, lengths: torch.Tensor, state: Optional[LstmState] = None
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor,
+        state: Optional[LstmState] = None,
+        static: bool = False,
     ) -> Tuple[List[torch.Tensor], LstmState]:
         """tokens (torch.Tensor): *Shape:* (batch, seq, projection_dim), padded
             after each row's length.
         lengths (torch.Tensor[int64]): *Shape:* (batch,) on the CPU or device.
         state (Optional[LstmState]): initial (h, c), None for zeros.
+        static (bool): run every row at every step with masks (StepPlan): no
+            host sync and a kernel sequence fixed by the shapes (CUDA graphs);
+            otherwise rows are sorted by length and finished rows drop out
+            (the fastest eager loop).
         RETURNS (Tuple[List[Tensor], LstmState]): per layer [forward; backward]
             outputs *Shape:* (batch, seq, 2 * projection_dim), zero at padding;
             the final state of every row, in the input row order.
@@ -139,6 +220,8 @@ class BiLstm(nn.Module):
         batch, seq, _ = tokens.shape
         if state is None:
             state = self.zero_state(batch, tokens)
+        if static:
+            return self._forward_static(tokens, lengths.to(tokens.device), state)
         lengths_cpu = lengths.cpu()
         sorted_lengths, order = torch.sort(lengths_cpu, descending=True, stable=True)
         longest = int(sorted_lengths[0]) if batch else 0
@@ -147,35 +230,73 @@ class BiLstm(nn.Module):
         order_dev = order.to(tokens.device)
         # Zero the padding so that outputs (and skip connections) are zero there.
         x = tokens.index_select(0, order_dev) * _mask(sorted_lengths, seq, tokens)[0]
-        # Per-row reversal within each length: position t <-> len - 1 - t.
-        steps = torch.arange(seq)
-        rev = torch.where(
-            steps < sorted_lengths.unsqueeze(1), sorted_lengths.unsqueeze(1) - 1 - steps, steps
-        ).to(tokens.device)
-        rev_index = rev.unsqueeze(-1).expand(batch, seq, x.shape[-1])
+        rev_index = _reversal(sorted_lengths.to(tokens.device), seq, x.shape[-1])
         h_all = state[0].index_select(2, order_dev)
         c_all = state[1].index_select(2, order_dev)
         inputs = torch.stack([x, torch.gather(x, 1, rev_index)])  # (2, batch, seq, p)
+        outs, (h_final, c_final) = self.run_layers(inputs, h_all, c_all, StepPlan(batch_sizes=batch_sizes))
+        unsort = torch.argsort(order_dev)
+        layer_outputs = [_to_reading_order(o, rev_index).index_select(0, unsort) for o in outs]
+        return layer_outputs, (h_final.index_select(2, unsort), c_final.index_select(2, unsort))
+
+    def _forward_static(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, state: LstmState
+    ) -> Tuple[List[torch.Tensor], LstmState]:
+        """`forward(static=True)`: rows in input order, all of them at every
+        step; only device ops (capturable in a CUDA graph)."""
+        batch, seq, p = tokens.shape
+        valid = torch.arange(seq, device=tokens.device).unsqueeze(0) < lengths.unsqueeze(1)  # (batch, seq)
+        x = tokens * valid.unsqueeze(-1).to(tokens.dtype)
+        rev_index = _reversal(lengths, seq, p)
+        inputs = torch.stack([x, torch.gather(x, 1, rev_index)])
+        plan = StepPlan(active=valid.t()[:, None, :, None])  # (seq, 1, batch, 1)
+        outs, final = self.run_layers(inputs, state[0], state[1], plan)
+        return [_to_reading_order(o, rev_index) for o in outs], final
+
+    def run_layers(
+        self, inputs: torch.Tensor, h_all: torch.Tensor, c_all: torch.Tensor, plan: StepPlan
+    ) -> Tuple[List[torch.Tensor], LstmState]:
+        """The layer loop: dropout between layers in training mode, skip
+        connections above the first layer (bilm-tf's ResidualWrapper).
+
+        inputs (torch.Tensor): *Shape:* (2, batch, seq, projection_dim), direction
+            1 reversed within each row's length (or its own stream, in pretraining).
+        h_all, c_all (torch.Tensor): *Shape:* (n_layers, 2, batch, projection_dim),
+            (n_layers, 2, batch, lstm_dim)
+        plan (StepPlan): which rows run at each step, where states reset.
+        RETURNS (Tuple[List[Tensor], LstmState]): each layer's outputs *Shape:*
+            (2, batch, seq, projection_dim) in the inputs' order, and the final
+            (h, c) stacked over layers.
+        """
         outputs: List[torch.Tensor] = []
         final_h: List[torch.Tensor] = []
         final_c: List[torch.Tensor] = []
         for index, layer in enumerate(self.layers):
             if self.training and self.dropout > 0 and index > 0:
                 inputs = nn.functional.dropout(inputs, self.dropout, True)
-            out, h, c = layer(inputs, batch_sizes, h_all[index], c_all[index])
+            out, h, c = layer(inputs, h_all[index], c_all[index], plan)
             if index > 0 and self.config.use_skip_connections:
                 out = out + inputs  # both are zero at padding
             final_h.append(h)
             final_c.append(c)
-            # Back to reading order for direction 1, concatenate [fw; bw].
-            backward = torch.gather(out[1], 1, rev_index)
-            outputs.append(torch.cat([out[0], backward], dim=-1))
+            outputs.append(out)
             inputs = out
-        unsort = torch.argsort(order_dev)
-        layer_outputs = [o.index_select(0, unsort) for o in outputs]
-        h_final = torch.stack(final_h).index_select(2, unsort)
-        c_final = torch.stack(final_c).index_select(2, unsort)
-        return layer_outputs, (h_final, c_final)
+        return outputs, (torch.stack(final_h), torch.stack(final_c))
+
+
+def _reversal(lengths: torch.Tensor, seq: int, dim: int) -> torch.Tensor:
+    """Gather index reversing each row within its length (position t <-> len - 1 - t;
+    padding stays), *Shape:* (batch, seq, dim), on the lengths' device."""
+    steps = torch.arange(seq, device=lengths.device)
+    length = lengths.unsqueeze(1)
+    rev = torch.where(steps < length, length - 1 - steps, steps)
+    return rev.unsqueeze(-1).expand(lengths.shape[0], seq, dim)
+
+
+def _to_reading_order(out: torch.Tensor, rev_index: torch.Tensor) -> torch.Tensor:
+    """(2, batch, seq, p) layer outputs -> [forward; backward] *Shape:* (batch,
+    seq, 2p), the backward direction put back in reading order."""
+    return torch.cat([out[0], torch.gather(out[1], 1, rev_index)], dim=-1)
 
 
 def _mask(lengths: torch.Tensor, seq: int, like: torch.Tensor) -> torch.Tensor:

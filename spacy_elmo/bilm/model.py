@@ -16,8 +16,9 @@ This module is the one place that says what each mode means:
 `check_state_mode` validates a mode, `keeps_row_order` says whether batches
 must keep their rows in input order (carry: row i continues row i).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
+import numpy
 import torch
 from torch import nn
 
@@ -25,10 +26,17 @@ from .char_cnn import CharCNN
 from ..errors import ElmoError, Errors
 from .chars import CharEncoder
 from .config import BiLMConfig
+from .cuda_graphs import LstmGraphs
 from .lstm import BiLstm, LstmState
 from .precision import precision_scope
+from .token_cache import Signature, TokenCache
 
 STATE_MODES = ("warm", "reset", "carry")
+# Distinct tokens kept by the token cache of a new BiLM (`set_token_cache`).
+DEFAULT_TOKEN_CACHE_SIZE = 50_000
+# Rows per char-CNN call, fixed per device type so that a token's vector never
+# depends on the other tokens of its batch (see token_cache.py).
+CHUNK_ROWS = {"cpu": 64, "cuda": 1024}
 
 
 def check_state_mode(mode: str, key: str = "state_mode") -> str:
@@ -63,6 +71,8 @@ class BiLM(nn.Module):
         self.register_buffer("warm_c", torch.zeros(n, 2, d))
         self._carry: Optional[LstmState] = None
         self.chars = CharEncoder(config.max_chars)
+        self.token_cache = TokenCache(DEFAULT_TOKEN_CACHE_SIZE)
+        self.cuda_graphs: Optional[LstmGraphs] = LstmGraphs(self.lstm)
 
     def char_ids(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
         """Character ids of tokenized sentences with the <S> / </S> markers,
@@ -75,6 +85,23 @@ class BiLM(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.warm_h.device
+
+    def token_vectors(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """The char CNN over tokens in fixed-size chunks of CHUNK_ROWS rows
+        (the last one padded), so each token's vector is the same whatever
+        else is in the batch (BLAS and cuDNN choose kernels by row count).
+
+        char_ids (torch.Tensor[int64]): *Shape:* (n_tokens, max_chars), on the device.
+        RETURNS (torch.Tensor): *Shape:* (n_tokens, projection_dim), the biLM's dtype.
+        """
+        n, n_chars = char_ids.shape
+        chunk = CHUNK_ROWS.get(char_ids.device.type, CHUNK_ROWS["cpu"])
+        if n % chunk:
+            char_ids = torch.cat([char_ids, char_ids.new_zeros(chunk - n % chunk, n_chars)])
+        parts = [self.char_cnn(char_ids[start : start + chunk]) for start in range(0, n, chunk)]
+        if not parts:
+            return self.warm_h.new_zeros(0, self.config.projection_dim)
+        return torch.cat(parts)[:n].to(self.warm_h.dtype)
 
     def token_embeddings(self, char_ids: torch.Tensor) -> torch.Tensor:
         """Context-free token vectors, computing the char CNN once per distinct
@@ -89,8 +116,51 @@ class BiLM(nn.Module):
         out = self.warm_h.new_zeros(batch * seq, self.config.projection_dim)
         if bool(real.any()):
             unique, inverse = torch.unique(flat[real], dim=0, return_inverse=True)
-            out[real] = self.char_cnn(unique).index_select(0, inverse).to(out.dtype)
+            out[real] = self.token_vectors(unique).index_select(0, inverse)
         return out.view(batch, seq, -1)
+
+    def set_token_cache(self, size: int, key: str = "token_cache_size") -> None:
+        """Keep the context-free vectors of up to `size` distinct tokens
+        between `embed_sentences` calls (0: no cache). Outputs are the same
+        bit for bit with or without it (see token_cache.py).
+
+        key (str): the setting the value came from, for the error message.
+        """
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ElmoError(Errors.E060.format(key=key, value=size))
+        if size != self.token_cache.size:
+            self.token_cache = TokenCache(size)
+
+    def clear_token_cache(self) -> None:
+        """Forget cached token vectors. Needed only after changing the weights
+        outside torch (e.g. through numpy views); torch updates are detected."""
+        self.token_cache.clear()
+
+    def _cache_signature(self, precision: str) -> Signature:
+        params = tuple((p.data_ptr(), p._version) for p in self.char_cnn.parameters())
+        return (str(self.device), str(self.warm_h.dtype), precision) + params
+
+    def cached_token_vectors(self, words: List[str], char_ids: numpy.ndarray, precision: str) -> torch.Tensor:
+        """Vectors of distinct tokens, from the token cache where it has them.
+
+        words (List[str]): distinct tokens; char_ids (numpy.ndarray[int64]):
+            their ids *Shape:* (n_unique, max_chars).
+        RETURNS (torch.Tensor): *Shape:* (n_unique, projection_dim), on the device.
+        """
+        cache, device = self.token_cache, self.device
+        cache.check(self._cache_signature(precision))
+        hit_pos, hit_rows, miss_pos = cache.lookup(words)
+        if not hit_pos:
+            vectors = self.token_vectors(torch.from_numpy(char_ids).to(device))
+            cache.insert(words, vectors)
+            return vectors
+        out = self.warm_h.new_empty(len(words), self.config.projection_dim)
+        out[torch.tensor(hit_pos, device=device)] = cache.gather(hit_rows, device).to(out.dtype)
+        if miss_pos:
+            vectors = self.token_vectors(torch.from_numpy(char_ids[miss_pos]).to(device))
+            out[torch.tensor(miss_pos, device=device)] = vectors
+            cache.insert([words[i] for i in miss_pos], vectors)
+        return out
 
     def forward(
         self, char_ids: torch.Tensor, state: Optional[LstmState] = None
@@ -104,9 +174,35 @@ class BiLM(nn.Module):
             the lengths *Shape:* (batch,).
         """
         lengths = (char_ids[:, :, 0] > 0).sum(dim=1)
-        tokens = self.token_embeddings(char_ids)
-        lstm_layers, final = self.lstm(tokens, lengths, state)
+        return self.contextualize(self.token_embeddings(char_ids), lengths, state)
+
+    def contextualize(
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor,
+        state: Optional[LstmState] = None,
+        precision: Optional[str] = None,
+    ) -> Tuple[List[torch.Tensor], LstmState, torch.Tensor]:
+        """`forward` from the context-free token vectors *Shape:* (batch, seq,
+        projection_dim), zero at padding, and the lengths *Shape:* (batch,).
+
+        precision (Optional[str]): the precision scope the caller runs in; at
+            inference on CUDA it selects the replayed CUDA graph (cuda_graphs.py).
+        """
+        result = None
+        graphs = self.cuda_graphs
+        if graphs is not None and precision is not None and tokens.is_cuda and not (
+            self.training or torch.is_grad_enabled()
+        ):
+            result = graphs.run(tokens, lengths, state, precision)
+        lstm_layers, final = result if result is not None else self.lstm(tokens, lengths, state)
         return [torch.cat([tokens, tokens], dim=-1)] + lstm_layers, final, lengths
+
+    def set_cuda_graphs(self, enabled: bool) -> None:
+        """Replay captured CUDA graphs of the biLSTM at inference on CUDA (the
+        default; same results as the eager loop within float rounding), or run
+        the eager loop."""
+        self.cuda_graphs = LstmGraphs(self.lstm) if enabled else None
 
     def initial_state(self, mode: str, batch: int) -> Optional[LstmState]:
         """The state a batch starts from in the given mode."""
@@ -149,21 +245,28 @@ class BiLM(nn.Module):
             zero at padding; token counts *Shape:* (batch,); the final state.
         """
         layers, final, lengths = self(char_ids.to(self.device), state)
-        n_tokens = (lengths - 2).clamp(min=0)
-        seq = max(char_ids.shape[1] - 2, 0)
-        stacked = torch.stack(layers, dim=1)[:, :, 1 : 1 + seq]
-        mask = torch.arange(seq, device=stacked.device).unsqueeze(0) < n_tokens.unsqueeze(1)
-        return stacked * mask[:, None, :, None].to(stacked.dtype), n_tokens, final
+        return _strip_markers(layers, lengths) + (final,)
 
+    @torch.inference_mode()
     def embed_sentences(
         self, sentences: Sequence[Sequence[str]], mode: str = "warm", precision: str = "fp32"
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """`embed` for tokenized sentences (markers are added).
+        """`embed` for tokenized sentences (markers are added). Token vectors
+        come from the token cache where it has them (`set_token_cache`).
 
         sentences (Sequence[Sequence[str]]): tokens per sentence.
         RETURNS (Tuple[Tensor, Tensor]): as `embed`.
         """
-        return self.embed(self.char_ids(sentences), mode=mode, precision=precision)
+        words, char_ids, index = self.chars.encode_unique(sentences)
+        rows = torch.from_numpy(index).to(self.device)  # (batch, seq), -1 at padding
+        lengths = (rows >= 0).sum(dim=1)
+
+        def tokens() -> torch.Tensor:
+            vectors = self.cached_token_vectors(words, char_ids, precision)
+            table = torch.cat([vectors, vectors.new_zeros(1, vectors.shape[1])])  # row -1: zeros
+            return table[rows]  # (batch, seq, projection_dim)
+
+        return self._embed(tokens, lengths, mode, precision)
 
     @torch.inference_mode()
     def embed(
@@ -180,12 +283,22 @@ class BiLM(nn.Module):
             seq - 2, 2 * projection_dim), zero at padding, and token counts
             *Shape:* (batch,).
         """
+        char_ids = char_ids.to(self.device)
+        lengths = (char_ids[:, :, 0] > 0).sum(dim=1)
+        return self._embed(lambda: self.token_embeddings(char_ids), lengths, mode, precision)
+
+    def _embed(
+        self, tokens: Callable[[], torch.Tensor], lengths: torch.Tensor, mode: str, precision: str
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """`embed` given a function that makes the token vectors (run inside
+        the precision scope) and the lengths with markers *Shape:* (batch,)."""
         was_training = self.training
         self.eval()
         try:
-            state = self.initial_state(mode, char_ids.shape[0])
+            state = self.initial_state(mode, lengths.shape[0])
             with precision_scope(precision, self.device.type):
-                layers, n_tokens, final = self.elmo_layers(char_ids, state)
+                layers, final, _ = self.contextualize(tokens(), lengths, state, precision)
+                layers, n_tokens = _strip_markers(layers, lengths)
             layers = layers.float()
         finally:
             self.train(was_training)
@@ -216,3 +329,16 @@ class BiLM(nn.Module):
         finally:
             self._carry = saved
 
+
+
+def _strip_markers(layers: List[torch.Tensor], lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """ELMo layers without the <S> and </S> positions.
+
+    layers (List[Tensor]): each *Shape:* (batch, seq, dim); lengths with markers *Shape:* (batch,).
+    RETURNS: *Shape:* (batch, n_layers + 1, seq - 2, dim), zero at padding; token counts *Shape:* (batch,).
+    """
+    n_tokens = (lengths - 2).clamp(min=0)
+    seq = max(layers[0].shape[1] - 2, 0)
+    stacked = torch.stack(layers, dim=1)[:, :, 1 : 1 + seq]
+    mask = torch.arange(seq, device=stacked.device).unsqueeze(0) < n_tokens.unsqueeze(1)
+    return stacked * mask[:, None, :, None].to(stacked.dtype), n_tokens

@@ -76,11 +76,17 @@ def fp32_flags(precision: str) -> Iterator[None]:
             setattr(flag, attr, old)
 
 
-def autocast(precision: str, device_type: str) -> torch.autocast:
+def autocast(precision: str, device_type: str, cache_enabled: bool = True) -> torch.autocast:
     """torch.autocast to bfloat16 / float16 for "bf16" / "fp16", disabled
-    otherwise. For a training step, put it around the forward pass only."""
+    otherwise. For a training step, put it around the forward pass only.
+
+    cache_enabled (bool): autocast's cache of weight casts; must be off while
+        capturing a CUDA graph (PyTorch CUDA semantics, "Usage with torch.cuda.amp").
+    """
     dtype = AUTOCAST_DTYPES.get(precision)
-    return torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)
+    return torch.autocast(
+        device_type, dtype=dtype or torch.float32, enabled=dtype is not None, cache_enabled=cache_enabled
+    )
 
 
 @contextlib.contextmanager

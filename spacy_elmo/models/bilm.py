@@ -14,7 +14,7 @@ from thinc.api import Model, PyTorchShim, get_torch_default_device, torch2xp, xp
 from thinc.types import Floats3d
 
 from ..bilm.config import BiLMConfig
-from ..bilm.model import BiLM, check_state_mode, keeps_row_order
+from ..bilm.model import DEFAULT_TOKEN_CACHE_SIZE, BiLM, check_state_mode, keeps_row_order
 from ..bilm.precision import check_precision, precision_scope
 from ..errors import ElmoError, Errors
 from ..io.pretrained import load_pretrained_bilm
@@ -34,6 +34,7 @@ def build_elmo_bilm_v2(
     fine_tune: bool = False,
     learn_rate_scale: float = 1.0,
     precision: str = "fp32",
+    token_cache_size: int = DEFAULT_TOKEN_CACHE_SIZE,
 ) -> Model[InT, OutT]:
     """The character-CNN biLM of ELMo as a thinc Model.
 
@@ -49,6 +50,9 @@ def build_elmo_bilm_v2(
         [training.optimizer] learn_rate; exact for SGD and Adam).
     precision (str): "fp32" (exact, the default), "tf32", "bf16" or "fp16"
         (CUDA only), at inference and when fine-tuning (bilm/precision.py).
+    token_cache_size (int): distinct tokens whose context-free (char-CNN)
+        vectors are kept between batches at inference; 0 turns the cache off.
+        Outputs are identical either way (bilm/token_cache.py).
     RETURNS (Model[List[Sequence[str]], List[Floats3d]]): per sequence, all
         ELMo layers (n_layers + 1, n_tokens, 2 * projection_dim).
     """
@@ -56,6 +60,8 @@ def build_elmo_bilm_v2(
     check_precision(precision, KEY + " precision", "cuda")
     if not learn_rate_scale >= 0:
         raise ElmoError(Errors.E035.format(value=learn_rate_scale))
+    if isinstance(token_cache_size, bool) or not isinstance(token_cache_size, int) or token_cache_size < 0:
+        raise ElmoError(Errors.E060.format(key=KEY + " token_cache_size", value=token_cache_size))
     shim = ElmoShim(
         None,
         learn_rate_scale=learn_rate_scale,
@@ -75,6 +81,7 @@ def build_elmo_bilm_v2(
             "fine_tune": fine_tune,
             "learn_rate_scale": learn_rate_scale,
             "precision": precision,
+            "token_cache_size": token_cache_size,
         },
     )
 
@@ -108,6 +115,9 @@ class ElmoShim(PyTorchShim):
         self.learn_rate_scale = learn_rate_scale
 
     def finish_update(self, optimizer) -> None:
+        # thinc's optimizers update the weights through numpy views, which
+        # torch's version counters do not see: drop cached token vectors.
+        self._model.clear_token_cache()
         scale = self.learn_rate_scale
         if scale == 1.0:
             return super().finish_update(optimizer)
@@ -162,6 +172,7 @@ def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Call
     mode, precision = model.attrs["state_mode"], model.attrs["precision"]
     check_precision(precision, KEY + " precision", bilm.device.type)
     if not (is_train and model.attrs["fine_tune"]):
+        bilm.set_token_cache(model.attrs.get("token_cache_size", DEFAULT_TOKEN_CACHE_SIZE))
         layers, n_tokens = bilm.embed_sentences(X, mode=mode, precision=precision)
         return _split(model, layers, n_tokens), lambda dY: []
     # Fine-tuning: a differentiable pass (dropout on); the shim's finish_update

@@ -25,6 +25,7 @@ that evaluation and the `reset` mode use (measured: benchmarks/RESULTS_pretrain.
 draw is a function of (seed, epoch, line), so resuming reproduces it.
 """
 import glob
+import heapq
 import random
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -217,20 +218,23 @@ class WindowStream:
             self.next_line = 0
 
     def _fill(self) -> bool:
-        """Read sentences until every row holds a full window; False at the end."""
+        """Read sentences until every row holds a full window; False at the end.
+        Each sentence goes to the shortest row (the first of equals): a heap of
+        (length, row) gives the same choice as scanning every row."""
         need = self.unroll + 1
-        while True:
-            lengths = [len(r) for r in self.rows]
-            if min(lengths) >= need:
-                return True
+        heap = [(len(r), b) for b, r in enumerate(self.rows)]
+        heapq.heapify(heap)
+        while heap[0][0] < need:
             words = self._read_sentence()
             if words is None:
                 return False
-            row = lengths.index(min(lengths))
+            length, row = heapq.heappop(heap)
             if self.reset_prob > 0 and self._draw_reset():
-                self.resets[row].append(lengths[row])
+                self.resets[row].append(length)
             self.rows[row].extend([BOS_TOKEN] + words + [EOS_TOKEN])
             self.back[row].extend([EOS_TOKEN] + words[::-1] + [BOS_TOKEN])
+            heapq.heappush(heap, (length + len(words) + 2, row))
+        return True
 
     def _draw_reset(self) -> bool:
         """Whether the sentence just read (line next_line - 1) starts from the
@@ -251,20 +255,29 @@ class WindowStream:
         return self._cut()
 
     def _cut(self) -> Batch:
+        """The next window of every row (Python lists, one tensor per field:
+        this runs once per training step and must keep up with a GPU)."""
         T, B = self.unroll, self.batch_size
         unique: Dict[str, int] = {}
-        index = torch.zeros(2, B, T, dtype=torch.long)
-        targets = torch.full((2, B, T), IGNORE, dtype=torch.long)
-        lookup = self.vocab.lookup
+        add = unique.setdefault
+        get = self.vocab.index.get
+        unk = self.vocab.unk
         skip = (BOS_TOKEN, EOS_TOKEN)  # boundary target per direction
+        index_rows: List[List[int]] = []
+        target_rows: List[List[int]] = []
         for direction, streams in enumerate((self.rows, self.back)):
-            for b, stream in enumerate(streams):
+            after, before = skip[direction], skip[1 - direction]
+            for stream in streams:
                 window = stream[: T + 1]
-                ids = [unique.setdefault(tok, len(unique)) for tok in window[:T]]
-                index[direction, b, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-                for t, tok in enumerate(window[1:]):
-                    if not (tok == skip[direction] and window[t] == skip[1 - direction]):
-                        targets[direction, b, t] = lookup(tok)
+                ids = [add(tok, len(unique)) for tok in window[:T]]
+                index_rows.append(ids + [0] * (T - len(ids)))
+                targets = [
+                    IGNORE if (tok == after and prev == before) else get(tok, unk)
+                    for prev, tok in zip(window, window[1:])
+                ]
+                target_rows.append(targets + [IGNORE] * (T - len(targets)))
+        index = torch.tensor(index_rows, dtype=torch.long).view(2, B, T)
+        targets = torch.tensor(target_rows, dtype=torch.long).view(2, B, T)
         resets = None
         if self.reset_prob > 0:
             resets = torch.zeros(B, T, dtype=torch.bool)
@@ -277,7 +290,8 @@ class WindowStream:
             cut = min(T, max(len(self.rows[b]) - 1, 0))
             del self.rows[b][:cut]
             del self.back[b][:cut]
-            self.resets[b] = [pos - cut for pos in self.resets[b] if pos >= T]
+            if self.resets[b]:
+                self.resets[b] = [pos - cut for pos in self.resets[b] if pos >= T]
         if not unique:
             unique[BOS_TOKEN] = 0
         chars = torch.from_numpy(self.encoder.encode(list(unique)))

@@ -2,10 +2,9 @@
 with projection and clipping) plus the softmax shared by both directions.
 
 The two directions read different streams during training (the forward stream
-and the per-sentence reversed stream, see data.py), so the biLSTM layers are
-called directly with (2, batch, unroll, dim) inputs. This is exactly
-`BiLstm.forward` for full-length rows: dropout on the inputs of layers above
-the first, skip connections for layers above the first.
+and the per-sentence reversed stream, see data.py), so the biLSTM's layer loop
+(`BiLstm.run_layers`, the one `BiLstm.forward` uses) gets (2, batch, unroll,
+dim) inputs directly, every row full length, with the state resets as a plan.
 """
 import math
 from typing import Optional, Tuple
@@ -15,10 +14,40 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..bilm.config import BiLMConfig
-from ..bilm.lstm import LstmState
+from ..bilm.lstm import BiLstm, LstmState, StepPlan
 from ..bilm.model import BiLM
 from .data import Batch
 from .softmax import LogUniformSampler, SharedSoftmax
+
+
+class Recurrence(nn.Module):
+    """The biLSTM over full-length windows with the resets as a dense keep
+    mask at every step (a static StepPlan): no host sync, so its forward and
+    backward can be captured as CUDA graphs (step.py).
+
+    Call with inputs *Shape:* (2, batch, unroll, projection_dim), h0, c0 and
+    keep *Shape:* (unroll, 1, batch, 1); returns the top layer's outputs and
+    the final (h, c), detached (the state is carried, not backpropagated).
+    """
+
+    def __init__(self, lstm: BiLstm):
+        super().__init__()
+        self.lstm = lstm
+
+    def forward(
+        self, inputs: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, keep: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        outputs, (h, c) = self.lstm.run_layers(inputs, h0, c0, StepPlan(keep=keep))
+        return outputs[-1], h.detach(), c.detach()
+
+
+def keep_mask(batch: Batch, like: torch.Tensor) -> torch.Tensor:
+    """*Shape:* (unroll, 1, batch, 1), 0.0 where the state is reset before a
+    step (all 1.0 without resets), in `like`'s dtype and device."""
+    _, rows, steps = batch.index.shape
+    if batch.resets is None:
+        return like.new_ones(steps, 1, rows, 1)
+    return (~batch.resets).t().to(like.dtype)[:, None, :, None]
 
 
 class BiLanguageModel(nn.Module):
@@ -73,49 +102,50 @@ class BiLanguageModel(nn.Module):
     def zero_state(self, batch: int) -> LstmState:
         return self.bilm.lstm.zero_state(batch, self.softmax.weight)
 
-    def hidden(self, batch: Batch, state: LstmState) -> Tuple[torch.Tensor, LstmState]:
-        """Top-layer outputs of both directions.
+    def hidden(
+        self, batch: Batch, state: LstmState, recurrence: Optional["Recurrence"] = None
+    ) -> Tuple[torch.Tensor, LstmState]:
+        """Top-layer outputs of both directions, through the biLM's own layer
+        loop (`BiLstm.run_layers`) with the windows' state resets.
 
+        recurrence (Optional[Recurrence]): runs the layers instead (the same
+            computation with the resets as a dense mask; on CUDA a replayed
+            graph, see step.py); None: `run_layers` here, resets only where
+            they occur.
         RETURNS: *Shape:* (2, batch, unroll, projection_dim) (0 forward,
             1 backward, each in its own stream's reading order) and the final
             state (h, c) to carry to the next window.
         """
         tokens = self.bilm.char_cnn(batch.chars)  # (n_unique, p)
-        inputs = tokens[batch.index]  # (2, B, T, p)
-        sizes = [inputs.shape[1]] * inputs.shape[2]  # every row is full length
-        resets = None
-        if batch.resets is not None:
-            keep = (~batch.resets).to(inputs.dtype)  # (B, T)
-            steps = batch.resets.any(0).nonzero().flatten().tolist()
-            resets = {t: keep[:, t].view(1, -1, 1) for t in steps}
-        h_all, c_all = state
-        final_h, final_c = [], []
-        out = inputs
-        for index, layer in enumerate(self.bilm.lstm.layers):
-            if self.training and self.dropout > 0 and index > 0:
-                inputs = F.dropout(inputs, self.dropout, True)
-            out, h, c = layer(inputs, sizes, h_all[index], c_all[index], resets)
-            if index > 0 and self.config.use_skip_connections:
-                out = out + inputs
-            final_h.append(h)
-            final_c.append(c)
-            inputs = out
+        inputs = tokens[batch.index]  # (2, B, T, p); every row is full length
+        if recurrence is None:
+            plan = StepPlan.full_length(batch.resets)
+            outputs, final = self.bilm.lstm.run_layers(inputs, state[0], state[1], plan)
+            out = outputs[-1]
+        else:
+            out, h, c = recurrence(inputs, state[0], state[1], keep_mask(batch, inputs))
+            final = (h, c)
         if self.training and self.dropout > 0:
             out = F.dropout(out, self.dropout, True)
-        return out, (torch.stack(final_h), torch.stack(final_c))
+        return out, final
 
     def forward(
-        self, batch: Batch, state: LstmState, sampler: Optional[LogUniformSampler] = None
+        self,
+        batch: Batch,
+        state: LstmState,
+        sampler: Optional[LogUniformSampler] = None,
+        recurrence: Optional["Recurrence"] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, LstmState]:
         """Loss of one window.
 
         sampler (Optional[LogUniformSampler]): sampled softmax, None for full.
+        recurrence (Optional[Recurrence]): see `hidden`.
         RETURNS: the loss to minimise (mean over targets of forward and
             backward, averaged: bilm-tf's 0.5 * (loss_fw + loss_bw)), the
             summed NLL per direction *Shape:* (2,), the target counts
             *Shape:* (2,), and the final state.
         """
-        top, final = self.hidden(batch, state)
+        top, final = self.hidden(batch, state, recurrence)
         p = top.shape[-1]
         sums = []
         counts = []

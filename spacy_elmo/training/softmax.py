@@ -80,12 +80,12 @@ class SharedSoftmax(nn.Module):
         hidden (Tensor): *Shape:* (n, dim); targets (Tensor[int64]): *Shape:* (n,)
         RETURNS (Tensor): scalar sum.
         """
-        keep = targets != IGNORE
-        hidden, targets = hidden[keep], targets[keep]
         total = hidden.new_zeros((), dtype=torch.float32)
         for start in range(0, len(targets), chunk):
             logits = F.linear(hidden[start : start + chunk], self.weight, self.bias)
-            total = total + F.cross_entropy(logits.float(), targets[start : start + chunk], reduction="sum")
+            total = total + F.cross_entropy(
+                logits.float(), targets[start : start + chunk], ignore_index=IGNORE, reduction="sum"
+            )
         return total
 
     def sampled_nll(
@@ -96,21 +96,25 @@ class SharedSoftmax(nn.Module):
         each minus log(expected count); candidates equal to a row's true class
         are removed ("accidental hits"). An unbiased-in-the-limit estimate used
         for training only; evaluate with `full_nll`.
+
+        Ignored rows are masked, not removed, and the expected counts of the
+        true classes are computed on the device: no host sync (a training step
+        can run ahead of the GPU).
         """
-        keep = targets != IGNORE
-        hidden, targets = hidden[keep], targets[keep]
+        ignored = targets == IGNORE
+        safe = targets.masked_fill(ignored, 0)  # any valid row of W; its loss is ignored
         candidates, n_tries = sampler.sample()
+        log_q_cand = sampler.log_expected_count(candidates, n_tries).to(hidden.device, torch.float32)
         candidates = candidates.to(targets.device)
-        log_q_true = sampler.log_expected_count(targets.cpu(), n_tries).to(hidden.device, torch.float32)
-        log_q_cand = sampler.log_expected_count(candidates.cpu(), n_tries).to(hidden.device, torch.float32)
-        true_logit = (hidden * self.weight[targets]).sum(-1) + self.bias[targets]  # (n,)
+        log_q_true = sampler.log_expected_count(safe, n_tries).to(torch.float32)
+        true_logit = (hidden * self.weight[safe]).sum(-1) + self.bias[safe]  # (n,)
         cand_logits = F.linear(hidden, self.weight[candidates], self.bias[candidates])  # (n, S)
         cand_logits = cand_logits.float() - log_q_cand
-        hits = targets.unsqueeze(1) == candidates.unsqueeze(0)
+        hits = safe.unsqueeze(1) == candidates.unsqueeze(0)
         cand_logits = cand_logits.masked_fill(hits, float("-inf"))
         logits = torch.cat([(true_logit.float() - log_q_true).unsqueeze(1), cand_logits], dim=1)
-        zeros = torch.zeros(len(targets), dtype=torch.long, device=targets.device)
-        return F.cross_entropy(logits, zeros, reduction="sum")
+        labels = ignored.long() * IGNORE  # 0 (the true class's column), or IGNORE
+        return F.cross_entropy(logits, labels, ignore_index=IGNORE, reduction="sum")
 
     def nll(
         self, hidden: torch.Tensor, targets: torch.Tensor, sampler: Optional[LogUniformSampler] = None

@@ -1,5 +1,7 @@
 """Context-free char-CNN vectors for a word list (bilm-tf's
-`dump_token_embeddings` cache trick): known words can skip the char CNN."""
+`dump_token_embeddings` cache trick): known words can skip the char CNN.
+Computed as `embed` computes layer 0 (`BiLM.token_vectors`), so the vectors
+are the same bit for bit on the same device."""
 from pathlib import Path
 from typing import Union
 
@@ -24,7 +26,7 @@ def token_embeddings(model: BiLM, words, batch_size: int = 1024) -> numpy.ndarra
     out = numpy.zeros((len(words), model.config.projection_dim), dtype=numpy.float32)
     for start in range(0, len(words), batch_size):
         chars = torch.from_numpy(encoder.encode(words[start : start + batch_size])).to(model.device)
-        out[start : start + len(chars)] = model.char_cnn(chars).float().cpu().numpy()
+        out[start : start + len(chars)] = model.token_vectors(chars).float().cpu().numpy()
     return out
 
 

@@ -12,13 +12,13 @@ import signal
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from ..bilm.precision import autocast, check_precision, fp32_flags
+from ..bilm.precision import check_precision
 from ..errors import Errors, InputError, OptionsError
 from ..io.atomic import atomic_write_text
 from .checkpoint import CHECKPOINT, export_model, file_records, load_checkpoint, load_model, option_diffs
@@ -29,6 +29,7 @@ from .lm import BiLanguageModel
 from .run_dir import check_run_dir, make_run_dir, remove_on_early_failure, remove_outputs
 from .settings import PretrainSettings
 from .softmax import LogUniformSampler
+from .step import TrainStep
 from .vocab import Vocab, build_vocab
 
 PathLike = Union[str, Path]
@@ -219,7 +220,7 @@ def _train(
     net: torch.nn.Module = model
     if world_size > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    scaler = torch.amp.GradScaler("cuda") if t.precision == "fp16" else None
+    train_step = TrainStep(model, optimizer, t.precision, t.grad_clip, sampler, net=net)
     tokens_per_step = t.batch_size * t.unroll_steps * world_size
     last_dev: Dict[str, Any] = {}
 
@@ -272,6 +273,14 @@ def _train(
         if world_size > 1:
             dist.barrier()
 
+    unread: List[Tuple[torch.Tensor, torch.Tensor]] = []  # per-step (NLL sums, counts) on the device
+
+    def read_results() -> None:
+        for sums, n in unread:
+            pending["nll"] += float(sums.sum()) / 2
+            pending["n"] += float(n.sum()) / 2
+        unread.clear()
+
     bar = tqdm(total=t.max_steps or None, initial=step, disable=not show_progress or rank != 0,
                unit="step", dynamic_ncols=True)
     interrupted = False
@@ -288,43 +297,32 @@ def _train(
                     break
             elif batch is None:
                 break
-            with fp32_flags(t.precision):
-                with autocast(t.precision, device.type):
-                    loss, sums, n, state = net(batch.to(device), state, sampler)
-                state = tuple(s.detach() for s in state)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)
-                else:
-                    loss.backward()
-            if t.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
+            loss, sums, n, state = train_step(batch, state)
             step += 1
-            value = float(loss.detach())
-            pending["nll"] += float(sums.sum()) / 2
-            pending["n"] += float(n.sum()) / 2
+            # The host reads results every 10 steps (or when it needs them), so
+            # that it can prepare the next windows while the GPU computes.
+            unread.append((sums, n))
             pending["time"] += time.perf_counter() - started
             pending["steps"] += 1
             bar.update(1)
             if step % 10 == 0 or step == 1:
+                read_results()
+                value = float(loss)
                 tps = pending["steps"] * tokens_per_step / max(pending["time"], 1e-9)
                 bar.set_postfix(tok_s=f"{tps:,.0f}", loss=f"{value:.3f}", ppl=f"{math.exp(min(value, 50)):.1f}")
             if on_step is not None:
-                on_step(step, value)
+                on_step(step, float(loss))
             if t.eval_every and step % t.eval_every == 0:
+                read_results()
                 evaluate()
                 last_eval_step = step
             if t.checkpoint_every and step % t.checkpoint_every == 0:
+                read_results()
                 checkpoint()
             if stop.requested:
                 interrupted = True
                 break
+    read_results()
     bar.close()
     if last_eval_step != step and not interrupted:
         evaluate()

@@ -1,0 +1,191 @@
+"""The biLSTM at inference as replayed CUDA graphs: no per-timestep Python.
+
+Eagerly, every time step of every layer launches about fifteen small kernels
+from Python, so on a GPU the recurrence is bound by launch overhead, not by
+arithmetic. The static formulation of `BiLstm.forward(static=True)` runs every
+row for the whole padded length (finished rows keep their state through masks),
+so its kernel sequence depends on the shapes alone and can be captured once
+into a CUDA graph and replayed (PyTorch's "whole-network capture", CUDA
+semantics notes). Batches are padded up to buckets of rows and steps so that a
+few graphs serve every batch; each graph reads its inputs from, and writes its
+outputs to, static buffers.
+
+All graphs share one memory pool, as vLLM does for its decode graphs: safe
+because replays run one at a time on one stream and each replay's outputs are
+copied out before the next replay. Graphs are captured with autocast's weight
+cache off (required for capture) and inside the same precision scope as eager
+code, so a graph computes what the eager static path computes.
+
+If capture fails at run time, the runner warns once (W060, with the reason),
+turns itself off and the caller runs the eager loop: a first GPU run reports
+numbers instead of crashing.
+"""
+import warnings
+from collections import OrderedDict
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+
+from ..errors import Warnings
+from .lstm import BiLstm, LstmState
+from .precision import autocast, fp32_flags
+
+GraphKey = Tuple[int, int, str]
+MAX_STEPS = 512  # longer batches (with markers) run eagerly
+
+
+def bucket_rows(n: int) -> int:
+    """Rows of the graph that runs a batch of n rows: powers of two up to 64,
+    then multiples of 64."""
+    if n <= 64:
+        return 1 << max(n - 1, 0).bit_length()
+    return -(-n // 64) * 64
+
+
+def bucket_steps(n: int) -> Optional[int]:
+    """Steps of the graph for a batch whose longest row has n positions:
+    multiples of 16 up to 128, then of 64 up to MAX_STEPS; None beyond."""
+    if n > MAX_STEPS:
+        return None
+    if n <= 128:
+        return max(-(-n // 16) * 16, 16)
+    return -(-n // 64) * 64
+
+
+class _Captured:
+    """One graph and its static buffers."""
+
+    def __init__(self, graph, tokens, lengths, h0, c0, outputs, final):
+        self.graph = graph
+        self.tokens, self.lengths, self.h0, self.c0 = tokens, lengths, h0, c0
+        self.outputs: List[torch.Tensor] = outputs
+        self.final: LstmState = final
+
+
+class LstmGraphs:
+    """CUDA graphs of `BiLstm.forward(static=True)` for one biLSTM, one per
+    (row bucket, step bucket, precision), least recently used dropped past
+    `max_graphs`.
+
+    lstm (BiLstm): the module (its parameters must stay where they are: the
+        graphs read them in place, and are dropped when a parameter moves).
+    max_graphs (int): graphs kept.
+    """
+
+    def __init__(self, lstm: BiLstm, max_graphs: int = 24):
+        self.lstm = lstm
+        self.max_graphs = max_graphs
+        self.graphs: "OrderedDict[GraphKey, _Captured]" = OrderedDict()
+        self.captures = 0  # graphs captured so far (tests check they are reused)
+        self.replays = 0
+        self.disabled: Optional[str] = None  # why graphs are off, once they failed
+        self._pool = None
+        self._signature: Tuple = ()
+
+    def run(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, state: Optional[LstmState], precision: str
+    ) -> Optional[Tuple[List[torch.Tensor], LstmState]]:
+        """`BiLstm.forward` by graph replay, or None when this batch cannot use
+        a graph (too long, graphs off): the caller then runs it eagerly.
+
+        tokens (torch.Tensor): *Shape:* (batch, seq, projection_dim) on CUDA.
+        lengths (torch.Tensor[int64]): *Shape:* (batch,)
+        state (Optional[LstmState]): initial state, None for zeros.
+        precision (str): the precision the caller's scope runs in.
+        """
+        batch, seq, _ = tokens.shape
+        rows, steps = bucket_rows(batch), bucket_steps(seq)
+        if self.disabled is not None or steps is None or batch == 0:
+            return None
+        signature = tuple(t.data_ptr() for t in self._tensors())
+        if signature != self._signature:  # parameters moved: old graphs read stale memory
+            self.graphs.clear()
+            self._signature = signature
+        key = (rows, steps, precision)
+        captured = self.graphs.get(key)
+        if captured is None:
+            try:
+                captured = self._capture(rows, steps, precision, tokens)
+            except Exception as err:  # capture is best effort: fall back to eager
+                self.disable(f"{type(err).__name__}: {err}")
+                return None
+            self.graphs[key] = captured
+            while len(self.graphs) > self.max_graphs:
+                self.graphs.popitem(last=False)
+        self.graphs.move_to_end(key)
+        return self._replay(captured, tokens, lengths, state)
+
+    def disable(self, reason: str) -> None:
+        """Turn graphs off for good (with a warning) and free them."""
+        self.disabled = reason
+        self.graphs.clear()
+        self._pool = None
+        warnings.warn(Warnings.W060.format(reason=reason), stacklevel=3)
+
+    def _tensors(self) -> List[torch.Tensor]:
+        return [*self.lstm.parameters(), *self.lstm.buffers()]
+
+    def _capture(self, rows: int, steps: int, precision: str, like: torch.Tensor) -> _Captured:
+        cfg, device = self.lstm.config, like.device
+        n, p, d = cfg.n_layers, cfg.projection_dim, cfg.lstm_dim
+        tokens = torch.zeros(rows, steps, p, device=device, dtype=like.dtype)
+        lengths = torch.full((rows,), steps, dtype=torch.long, device=device)
+        h0 = torch.zeros(n, 2, rows, p, device=device, dtype=like.dtype)
+        c0 = torch.zeros(n, 2, rows, d, device=device, dtype=like.dtype)
+
+        def step() -> Tuple[List[torch.Tensor], LstmState]:
+            with fp32_flags(precision), autocast(precision, "cuda", cache_enabled=False):
+                return self.lstm(tokens, lengths, (h0, c0), static=True)
+
+        graph, (outputs, final) = self._record(step, device)
+        self.captures += 1
+        return _Captured(graph, tokens, lengths, h0, c0, outputs, final)
+
+    def _record(self, step: Callable[[], Any], device: torch.device) -> Tuple[Any, Any]:
+        """Capture `step` into a CUDA graph sharing this runner's pool.
+        RETURNS: the graph and step's outputs (static tensors of the graph)."""
+        # Warm up on a side stream (cuBLAS handles and workspaces, autotuning),
+        # as the CUDA semantics notes prescribe before capture.
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                step()
+        torch.cuda.current_stream(device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self._pool):
+            result = step()
+        self._pool = graph.pool()
+        return graph, result
+
+    def _replay(
+        self, captured: _Captured, tokens: torch.Tensor, lengths: torch.Tensor, state: Optional[LstmState]
+    ) -> Tuple[List[torch.Tensor], LstmState]:
+        batch, seq, _ = tokens.shape
+        # Rows past the batch get length 0 (masked out); steps past seq are
+        # beyond every row's length. Stale values there are finite and masked.
+        captured.tokens[:batch, :seq].copy_(tokens)
+        captured.lengths[:batch].copy_(lengths)
+        captured.lengths[batch:].zero_()
+        if state is None:
+            captured.h0.zero_()
+            captured.c0.zero_()
+        else:
+            captured.h0[:, :, :batch].copy_(state[0])
+            captured.c0[:, :, :batch].copy_(state[1])
+        captured.graph.replay()
+        self.replays += 1
+        # Copy out before any other replay reuses the shared pool.
+        outputs = [o[:batch, :seq].clone() for o in captured.outputs]
+        h, c = captured.final
+        return outputs, (h[:, :, :batch].clone(), c[:, :, :batch].clone())
+
+    def __getstate__(self) -> Dict[str, object]:
+        """Copies and pickles carry no graphs (they hold device memory)."""
+        state = dict(self.__dict__)
+        state.update(graphs=OrderedDict(), _pool=None, _signature=())
+        return state
+
+    def stats(self) -> Dict[str, object]:
+        return {"captures": self.captures, "replays": self.replays, "graphs": len(self.graphs),
+                "disabled": self.disabled}

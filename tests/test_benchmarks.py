@@ -1,0 +1,57 @@
+"""The benchmark scripts run (tiny sizes, CPU) and report sane rows."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(tmp_path, *args, timeout=300, env=None):
+    rows = tmp_path / "rows.jsonl"
+    cmd = [sys.executable, *args, "--jsonl", str(rows), "--threads", "1"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                         env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout, [json.loads(line) for line in rows.read_text().splitlines()]
+
+
+def test_bench_embed_rows_and_agreement(tmp_path):
+    stdout, rows = _run(
+        tmp_path, "benchmarks/bench_embed.py", "--shape", "fixture", "--tokens", "200",
+        "--precision", "fp32,bf16", "--batch-size", "8,32", "--anchor", "--anchor-shape", "4x8",
+    )
+    by_row = {r["row"]: r for r in rows}
+    for label in ("embed fp32 batch 8 eager", "embed fp32 batch 32 eager", "embed bf16 batch 8 eager",
+                  "plain loop baseline batch 8", "nn.LSTM(proj_size) fp32 4x8"):
+        assert by_row[label]["tokens_per_s"] > 0, label
+    assert by_row["max |embed fp32 - baseline|"]["max_abs"] < 1e-5
+    assert 1e-4 < by_row["max |embed bf16 - embed fp32|"]["max_abs"] < 0.5
+    assert "MiB RSS" in by_row["embed fp32 batch 8 eager"]["memory"]
+
+
+def test_bench_pretrain_step_anchor_and_data_only(tmp_path):
+    stdout, rows = _run(
+        tmp_path, "benchmarks/bench_pretrain.py", "--steps", "1", "--warmup", "1", "--anchor",
+        "--lines", "300", "--batch-size", "4",
+    )
+    labels = [r["row"] for r in rows]
+    assert labels == ["training step fp32 (eager)", "nn.LSTM(proj_size) fwd+bwd fp32 4x20"]
+    assert all(r["tokens_per_s"] > 0 and r["batch"] == 4 for r in rows)
+    _, rows = _run(tmp_path, "benchmarks/bench_pretrain.py", "--data-only", "--steps", "3",
+                   "--lines", "300", "--batch-size", "4")
+    assert rows[-1]["row"] == "input pipeline" and rows[-1]["windows_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_gpu_report_script_runs_on_the_cpu(tmp_path):
+    out = subprocess.run(["bash", "benchmarks/gpu_report.sh"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=900, env={**os.environ, "SMOKE": "1", "GPU_ID": "-1",
+                                           "OUT": str(tmp_path), "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "exited with" not in out.stdout, out.stdout[-3000:]
+    table = (tmp_path / "table.md").read_text()
+    assert "training step bf16" in table and "embed fp32 batch 8 eager" in table

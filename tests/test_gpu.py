@@ -1,0 +1,77 @@
+"""CUDA-only checks (marked `gpu`, skipped without a GPU): exact fp32 on CUDA
+matches the CPU whatever the process-wide TF32 flags, and `embed` reproduces
+the bilm-tf fixture on CUDA."""
+import importlib.util
+from pathlib import Path
+
+import numpy
+import pytest
+import torch
+
+from spacy_elmo.bilm.chars import batch_to_ids
+from spacy_elmo.io.weights import load_bilm
+
+from test_parity import reference_batches
+
+pytestmark = pytest.mark.gpu
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_embed.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_embed", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def global_tf32(request):
+    """The process-wide TF32 switches set as a user might have them."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = request.param
+    yield request.param
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+@pytest.mark.parametrize("global_tf32", [True, False], indirect=True)
+def test_exact_fp32_on_cuda_matches_the_cpu(global_tf32):
+    bench = _bench()
+    model = bench.make_model("original")
+    sentences = bench.wikitext_sentences(2000)[:64]
+    assert len(sentences) == 64
+    on_cpu, _ = model.embed_sentences(sentences, mode="reset")
+    model.to("cuda")
+    on_gpu, n_tokens = model.embed_sentences(sentences, mode="reset")
+    assert n_tokens.tolist() == [len(s) for s in sentences]
+    deviation = float((on_gpu.cpu() - on_cpu).abs().max())
+    assert deviation <= 2e-5, deviation
+    assert float(on_cpu.abs().max()) > 0.01  # real outputs, not zeros
+    # the caller's flags are as they were
+    assert torch.backends.cuda.matmul.allow_tf32 == global_tf32
+
+
+def test_fixture_matches_bilm_tf_on_cuda(fixtures_dir):
+    model = load_bilm(fixtures_dir / "options.json", fixtures_dir / "lm_weights.hdf5").to("cuda")
+    model.reset_carry()
+    worst = 0.0
+    for sentences, expected in reference_batches(fixtures_dir):
+        layers, n_tokens = model.embed(batch_to_ids(sentences), mode="carry")
+        for k in range(3):
+            got = layers[k, -1, : n_tokens[k]].cpu().numpy()
+            worst = max(worst, float(numpy.abs(got - expected[k]).max()))
+    assert worst <= 1e-6, worst
+
+
+def test_bench_pretrain_runs_on_cuda(tmp_path):
+    """It crashed: init_like_bilm_tf drew from a CPU generator after .to(cuda)."""
+    import subprocess
+    import sys
+
+    root = BENCH.parent.parent
+    out = subprocess.run(
+        [sys.executable, "benchmarks/bench_pretrain.py", "--gpu-id", "0", "--steps", "2", "--warmup", "1",
+         "--lines", "500", "--precision", "bf16", "--anchor"],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "training step bf16" in out.stdout and "peak GPU memory" in out.stdout

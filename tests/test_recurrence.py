@@ -1,0 +1,225 @@
+"""bilm/lstm.py's two execution plans (dynamic: finished rows drop out; static:
+masks, what CUDA graphs capture) and bilm/cuda_graphs.py's buckets, padding and
+fallback. CPU tests drive the graph runner with a stand-in for the capture;
+the gpu-marked tests capture real CUDA graphs."""
+import warnings
+
+import pytest
+import torch
+
+from spacy_elmo.bilm import cuda_graphs
+from spacy_elmo.bilm.config import BiLMConfig
+from spacy_elmo.bilm.cuda_graphs import LstmGraphs, bucket_rows, bucket_steps
+from spacy_elmo.bilm.lstm import StepPlan
+from spacy_elmo.bilm.model import BiLM
+from spacy_elmo.bilm.precision import precision_scope
+
+from test_token_cache import _sentences
+
+
+def _model(seed=0, **overrides):
+    torch.manual_seed(seed)
+    config = BiLMConfig(lstm_dim=48, projection_dim=24, filters=((1, 8), (2, 16)), n_highway=1, **overrides)
+    bilm = BiLM(config)
+    with torch.no_grad():
+        for p in bilm.parameters():
+            p.uniform_(-0.3, 0.3)
+    return bilm.eval()
+
+
+def _batch(batch, seq, p, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, seq + 1, (batch,), generator=g)
+    lengths[0] = seq
+    tokens = torch.randn(batch, seq, p, generator=g)
+    tokens = tokens * (torch.arange(seq) < lengths[:, None]).unsqueeze(-1)
+    return tokens, lengths
+
+
+@pytest.mark.parametrize("with_state", [False, True])
+@pytest.mark.parametrize("overrides", [{}, {"cell_clip": None, "proj_clip": None, "use_skip_connections": False}])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_static_plan_matches_the_dynamic_loop(with_state, overrides, precision):
+    bilm = _model(**overrides)
+    tokens, lengths = _batch(7, 13, 24)
+    state = None
+    if with_state:
+        g = torch.Generator().manual_seed(5)
+        state = (torch.randn(2, 2, 7, 24, generator=g), torch.randn(2, 2, 7, 48, generator=g))
+    with torch.no_grad(), precision_scope(precision, "cpu"):
+        dynamic, (h1, c1) = bilm.lstm(tokens, lengths, state)
+        static, (h2, c2) = bilm.lstm(tokens, lengths, state, static=True)
+    pairs = zip(dynamic + [h1, c1], static + [h2, c2])
+    worst = max(float((a.float() - b.float()).abs().max()) for a, b in pairs)
+    assert worst <= (1e-5 if precision == "fp32" else 1e-2), worst
+    assert float(dynamic[-1].abs().max()) > 0.05
+    for layer in static:  # zero at padding
+        pad = torch.arange(13) >= lengths[:, None]
+        assert not layer[pad].any()
+
+
+def test_static_plan_through_embed_matches_on_real_text():
+    bilm = _model()
+    sentences = _sentences(12)
+    ids = bilm.char_ids(sentences)
+    with torch.inference_mode():
+        tokens = bilm.token_embeddings(ids)
+        lengths = (ids[:, :, 0] > 0).sum(1)
+        dynamic, _ = bilm.lstm(tokens, lengths)
+        static, _ = bilm.lstm(tokens, lengths, static=True)
+    assert max(float((a - b).abs().max()) for a, b in zip(dynamic, static)) <= 1e-5
+
+
+def test_training_plans_give_the_same_loss_and_gradients():
+    """Pretraining's resets as a dense keep mask at every step (static) equal
+    the resets applied only where they occur (dynamic), bit for bit."""
+    bilm = _model()
+    g = torch.Generator().manual_seed(3)
+    inputs = torch.randn(2, 5, 9, 24, generator=g, requires_grad=True)
+    resets = torch.rand(5, 9, generator=g) < 0.2
+    resets[1, 4] = True
+    state = (torch.randn(2, 2, 5, 24, generator=g), torch.randn(2, 2, 5, 48, generator=g))
+
+    def loss_and_grads(plan):
+        outs, (h, c) = bilm.lstm.run_layers(inputs, state[0], state[1], plan)
+        loss = outs[-1].pow(2).sum() + h.sum() + c.sum()
+        return loss.detach(), torch.autograd.grad(loss, [inputs, *bilm.lstm.parameters()])
+
+    dynamic = loss_and_grads(StepPlan.full_length(resets, static=False))
+    static = loss_and_grads(StepPlan.full_length(resets, static=True))
+    assert StepPlan.full_length(resets, static=True).reset_steps is None
+    assert torch.equal(dynamic[0], static[0])
+    assert all(torch.equal(a, b) for a, b in zip(dynamic[1], static[1]))
+    no_resets = loss_and_grads(StepPlan.full_length(None))
+    assert abs(float(no_resets[0] - dynamic[0])) > 1e-3  # the resets do something
+
+
+def test_buckets():
+    assert [bucket_rows(n) for n in (1, 2, 3, 5, 33, 64, 65, 200, 256)] == [1, 2, 4, 8, 64, 64, 128, 256, 256]
+    assert [bucket_steps(n) for n in (1, 16, 17, 40, 128, 129, 300, 512, 513)] == [
+        16, 16, 32, 48, 128, 192, 320, 512, None]
+
+
+class _FakeGraph:
+    """Stands in for a CUDA graph on the CPU: replay() recomputes the captured
+    function into the same output tensors, as a graph writes its static outputs."""
+
+    def __init__(self, step):
+        self.step = step
+        self.result = step()
+
+    def replay(self):
+        outputs, (h, c) = self.step()
+        for static, new in zip(self.result[0] + list(self.result[1]), outputs + [h, c]):
+            static.copy_(new)
+
+
+def _fake_record(self, step, device):
+    graph = _FakeGraph(step)
+    return graph, graph.result
+
+
+def test_graph_runner_pads_reuses_and_copies_out(monkeypatch):
+    monkeypatch.setattr(LstmGraphs, "_record", _fake_record)
+    bilm = _model()
+    runner = LstmGraphs(bilm.lstm)
+    expected_captures = 0
+    with torch.inference_mode():
+        for k, (batch, seq) in enumerate([(5, 11), (7, 16), (6, 3), (8, 14), (3, 30), (9, 16)]):
+            tokens, lengths = _batch(batch, seq, 24, seed=k)
+            g = torch.Generator().manual_seed(k)
+            state = None if k % 2 else (torch.randn(2, 2, batch, 24, generator=g), torch.randn(2, 2, batch, 48, generator=g))
+            got, (h, c) = runner.run(tokens, lengths, state, "fp32")
+            want, (h2, c2) = bilm.lstm(tokens, lengths, state)
+            assert [o.shape for o in got] == [o.shape for o in want]
+            assert max(float((a - b).abs().max()) for a, b in zip(got + [h, c], want + [h2, c2])) <= 1e-5
+    # (5, 11), (7, 16), (6, 3), (8, 14) share the bucket (8, 16); (3, 30) -> (4, 32); (9, 16) -> (16, 16)
+    assert runner.captures == 3 and runner.replays == 6
+    assert sorted(runner.graphs) == [(4, 32, "fp32"), (8, 16, "fp32"), (16, 16, "fp32")]
+
+
+def test_graph_runner_recaptures_when_parameters_move(monkeypatch):
+    monkeypatch.setattr(LstmGraphs, "_record", _fake_record)
+    bilm = _model()
+    runner = LstmGraphs(bilm.lstm)
+    tokens, lengths = _batch(4, 10, 24)
+    with torch.inference_mode():
+        runner.run(tokens, lengths, None, "fp32")
+        runner.run(tokens, lengths, None, "fp32")
+    assert runner.captures == 1
+    layer = bilm.lstm.layers[0]
+    layer.weight_hh.data = layer.weight_hh.data * 0.5  # new storage: old graphs would read freed memory
+    with torch.inference_mode():
+        got, _ = runner.run(tokens, lengths, None, "fp32")
+        want, _ = bilm.lstm(tokens, lengths)
+    assert runner.captures == 2
+    assert max(float((a - b).abs().max()) for a, b in zip(got, want)) <= 1e-5
+
+
+def test_capture_failure_warns_once_and_falls_back(monkeypatch):
+    def broken(self, step, device):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(LstmGraphs, "_record", broken)
+    runner = LstmGraphs(_model().lstm)
+    tokens, lengths = _batch(4, 10, 24)
+    with pytest.warns(UserWarning, match="CUDA graphs for the biLSTM are off .*not permitted"):
+        assert runner.run(tokens, lengths, None, "fp32") is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert runner.run(tokens, lengths, None, "fp32") is None  # no second warning
+    assert runner.disabled.startswith("RuntimeError")
+
+
+def test_too_long_batches_run_eagerly(monkeypatch):
+    monkeypatch.setattr(LstmGraphs, "_record", _fake_record)
+    runner = LstmGraphs(_model().lstm)
+    tokens, lengths = _batch(2, cuda_graphs.MAX_STEPS + 1, 24)
+    assert runner.run(tokens, lengths, None, "fp32") is None and runner.captures == 0
+
+
+def test_set_cuda_graphs():
+    bilm = _model()
+    assert bilm.cuda_graphs is not None
+    bilm.set_cuda_graphs(False)
+    assert bilm.cuda_graphs is None
+    bilm.embed_sentences(_sentences(2))  # CPU: the eager loop either way
+
+
+# -- CUDA --------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_cuda_graphs_match_eager_and_are_reused(precision):
+    bilm = _model().to("cuda")
+    sentences = _sentences(64)
+    batches = [sentences[i : i + 8] for i in range(0, 64, 8)]
+    bilm.set_cuda_graphs(False)
+    eager = [bilm.embed_sentences(b, mode="warm", precision=precision)[0] for b in batches]
+    bilm.set_cuda_graphs(True)
+    graphed = [bilm.embed_sentences(b, mode="warm", precision=precision)[0] for b in batches]
+    graphs = bilm.cuda_graphs
+    assert graphs.disabled is None and graphs.replays == len(batches)
+    steps = {bucket_steps(max(len(s) for s in b) + 2) for b in batches}
+    assert graphs.captures == len(steps)  # one per length bucket, reused across batches
+    tolerance = 1e-5 if precision == "fp32" else 0.1  # bf16 rounding compounds over steps
+    worst = max(float((a - b).abs().max()) for a, b in zip(eager, graphed))
+    assert worst <= tolerance, worst
+    again = [bilm.embed_sentences(b, mode="warm", precision=precision)[0] for b in batches]
+    assert graphs.captures == len(steps)
+    assert all(torch.equal(a, b) for a, b in zip(again, graphed))  # replays are deterministic
+
+
+@pytest.mark.gpu
+def test_cuda_graphs_carry_mode_and_exact_vs_cpu():
+    cpu = _model()
+    gpu = _model().to("cuda")
+    sentences = _sentences(24)
+    for model in (cpu, gpu):
+        model.reset_carry()
+    for start in range(0, 24, 6):
+        a, _ = cpu.embed_sentences(sentences[start : start + 6], mode="carry")
+        b, _ = gpu.embed_sentences(sentences[start : start + 6], mode="carry")
+        assert float((a - b.cpu()).abs().max()) <= 2e-5
+    assert gpu.cuda_graphs.replays == 4 and gpu.cuda_graphs.disabled is None
