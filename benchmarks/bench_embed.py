@@ -8,7 +8,7 @@ position, then per direction, per layer, per time step one LSTM-cell matmul
 over [x_t; h_{t-1}] with masking. It uses the same weights; the script checks
 that the outputs agree.
 
-    python benchmarks/bench_embed.py --shape fixture --tokens 20000
+    python benchmarks/bench_embed.py --shape default --tokens 20000
     python benchmarks/bench_embed.py --shape original --tokens 2000 --precision fp32,bf16
     python benchmarks/bench_embed.py --shape original --gpu-id 0 --tokens 80000 \\
         --batch-size 64,256 --precision fp32,bf16 --no-baseline --anchor --check-cpu 64
@@ -82,9 +82,9 @@ def wikitext_sentences(n_tokens: int) -> Sentences:
 
 
 def make_model(shape: str) -> BiLM:
-    """The fixture biLM, or a published shape with random weights U(-0.05, 0.05)
+    """The built-in default biLM, or a published shape with random weights U(-0.05, 0.05)
     (seed 0), built on the CPU."""
-    if shape == "fixture":
+    if shape == "default":
         return load_pretrained_bilm("default")
     torch.manual_seed(0)
     model = BiLM(BiLMConfig.from_options(SHAPES[shape]))
@@ -269,7 +269,7 @@ def print_deviation(label: str, value: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shape", choices=["fixture", *SHAPES], default="fixture")
+    parser.add_argument("--shape", choices=["default", *SHAPES], default="default")
     parser.add_argument("--tokens", type=int, default=5000, help="WikiText-2 test tokens to embed")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--gpu-id", type=int, default=-1, help="CUDA device; -1 for the CPU")

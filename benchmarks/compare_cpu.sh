@@ -6,7 +6,7 @@
 #
 #   git worktree add ../base <commit> && bash benchmarks/compare_cpu.sh ../base [REPS]
 #
-# SHAPES (default "fixture:8000 small:1500 original:300" = shape:tokens),
+# SHAPES (default "default:8000 small:1500 original:300" = shape:tokens),
 # PRECISIONS (default fp32,bf16; the original shape runs fp32 only) and
 # THREADS (default 1: on a shared machine 2 OpenMP threads can stall behind other
 # processes) and OUT (default /tmp/compare_cpu) can be set.
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE="$(cd "$1" && pwd)"; REPS="${2:-5}"
 OUT="${OUT:-/tmp/compare_cpu}"; mkdir -p "$OUT"; rm -f "$OUT"/*.jsonl
-SHAPES="${SHAPES:-fixture:8000 small:1500 original:300}"
+SHAPES="${SHAPES:-default:8000 small:1500 original:300}"
 lscpu | grep -E "Model name|^CPU\(s\)|Flags" | sed 's/Flags:.*\(avx512_bf16\).*/Flags: ... \1 .../' | tee "$OUT/machine.txt"
 for rep in $(seq "$REPS"); do
   for spec in $SHAPES; do

@@ -24,7 +24,7 @@ ROWS="$LOG/rows.jsonl"
 : > "$ROWS"
 SMOKE="${SMOKE:-0}"
 if [ "$SMOKE" = 1 ]; then
-  TOKENS=300; SHAPE=fixture; STEPS=2; FULL=configs/bilm_tiny.cfg; SMALL=configs/bilm_tiny.cfg
+  TOKENS=300; SHAPE=default; STEPS=2; FULL=configs/bilm_tiny.cfg; SMALL=configs/bilm_tiny.cfg
   BASE=4; BIG=8; ANCHOR=8x10; CHECK=4; LINES=2000; BATCHES=8,32
 else
   TOKENS=80000; SHAPE=original; STEPS=20; FULL=configs/bilm_full.cfg; SMALL=configs/bilm_small.cfg

@@ -21,7 +21,7 @@ def _run(tmp_path, *args, timeout=300, env=None):
 
 def test_bench_embed_rows_and_agreement(tmp_path):
     stdout, rows = _run(
-        tmp_path, "benchmarks/bench_embed.py", "--shape", "fixture", "--tokens", "200",
+        tmp_path, "benchmarks/bench_embed.py", "--shape", "default", "--tokens", "200",
         "--precision", "fp32,bf16", "--batch-size", "8,32", "--anchor", "--anchor-shape", "4x8",
     )
     by_row = {r["row"]: r for r in rows}
