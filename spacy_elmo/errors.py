@@ -53,6 +53,12 @@ class Errors:
     )
     E013 = "{path}: the file does not exist. {hint}"
     E014 = "{path} is a directory, not a file. {hint}"
+    E015 = (
+        "{path}: the weights hold more than {options} names: {extra}. Loading "
+        "them would silently run a smaller model than the one trained. Pass the "
+        "options.json written with these weights, or load only what the options "
+        "name with strict=False (--strict false on the command line)."
+    )
     E020 = (
         "Could not fetch {url} ({err}). Without network access, download the file "
         "on another machine and pass its local path instead (options_file=/ "
@@ -306,6 +312,10 @@ class Warnings:
     W001 = (
         "Removed {path}: a temporary file for {target} left by process {pid}, "
         "which no longer runs (it was killed before it finished)."
+    )
+    W015 = (
+        "{path}: the weights hold more than {options} names: {extra}. strict is "
+        "off, so only what the options name is loaded and the rest is ignored."
     )
     W100 = (
         "{path}: {count} duplicate key(s) after the first occurrence were skipped "

@@ -1,0 +1,84 @@
+"""Weights that hold more of the model than options.json names (LSTM layers,
+char-CNN filters, highway layers) are an error unless strict is off."""
+import json
+import shutil
+
+import h5py
+import numpy
+import pytest
+import torch
+
+from spacy_elmo.bilm.chars import batch_to_ids
+from spacy_elmo.errors import WeightsError
+from spacy_elmo.io.pretrained import load_pretrained_bilm
+from spacy_elmo.io.weights import load_bilm
+
+SENT = [["ELMo", "vectors", "are", "contextual", "."], ["Yes", "."]]
+
+
+def options_with(fixtures_dir, tmp_path, mutate):
+    options = json.loads((fixtures_dir / "options.json").read_text())
+    mutate(options)
+    path = tmp_path / "options.json"
+    path.write_text(json.dumps(options))
+    return path
+
+
+def one_layer(options):
+    options["lstm"]["n_layers"] = 1
+
+
+def one_highway(options):
+    options["char_cnn"]["n_highway"] = 1
+
+
+def four_filters(options):
+    options["char_cnn"]["filters"] = options["char_cnn"]["filters"][:4]
+
+
+@pytest.mark.parametrize(
+    "mutate,found",
+    [
+        (one_layer, "2 LSTM layers (the options: lstm.n_layers 1)"),
+        (one_highway, "2 highway layers (the options: char_cnn.n_highway 1)"),
+        (four_filters, "5 char-CNN filters (the options: char_cnn.filters 4)"),
+    ],
+)
+def test_weights_with_unnamed_parts_are_an_error(fixtures_dir, tmp_path, mutate, found):
+    options = options_with(fixtures_dir, tmp_path, mutate)
+    weights = fixtures_dir / "lm_weights.hdf5"
+    with pytest.raises(WeightsError, match="E015|hold more") as info:
+        load_bilm(options, weights)
+    text = str(info.value)
+    assert found in text and str(weights) in text and str(options) in text
+    assert "--strict false" in text
+    with pytest.raises(WeightsError, match="hold more"):
+        load_pretrained_bilm(None, options_file=str(options), weight_file=str(weights))
+
+
+def test_strict_false_loads_what_the_options_name_with_a_warning(fixtures_dir, tmp_path):
+    options = options_with(fixtures_dir, tmp_path, one_layer)
+    weights = fixtures_dir / "lm_weights.hdf5"
+    with pytest.warns(UserWarning, match=r"2 LSTM layers \(the options: lstm.n_layers 1\)"):
+        small = load_bilm(options, weights, strict=False)
+    full = load_bilm(fixtures_dir / "options.json", weights)
+    assert small.config.n_layers == 1
+    ids = batch_to_ids(SENT)
+    got, _ = small.embed(ids, "reset")
+    want, _ = full.embed(ids, "reset")
+    # the first LSTM layer does not depend on the second: same numbers
+    assert got.shape[1] == 2
+    torch.testing.assert_close(got, want[:, :2], rtol=0, atol=0)
+    with pytest.warns(UserWarning, match="strict is off"):
+        load_pretrained_bilm(None, options_file=str(options), weight_file=str(weights), strict=False)
+
+
+def test_matching_weights_and_a_softmax_group_load_without_a_warning(fixtures_dir, tmp_path, recwarn):
+    """A pretraining export carries softmax/W and softmax/b: not part of the biLM."""
+    weights = tmp_path / "weights.hdf5"
+    shutil.copy(fixtures_dir / "lm_weights.hdf5", weights)
+    with h5py.File(weights, "a") as f:
+        f["softmax/W"] = numpy.zeros((10, 16), dtype=numpy.float32)
+        f["softmax/b"] = numpy.zeros((10,), dtype=numpy.float32)
+    load_bilm(fixtures_dir / "options.json", weights)
+    assert not [w for w in recwarn if "hold more" in str(w.message)]
