@@ -36,7 +36,7 @@ class Errors:
         "'lstm' (dim, projection_dim, n_layers) and 'char_cnn' (embedding.dim, "
         "filters, n_highway, max_characters_per_token, activation)."
     )
-    E002 = "{path}: option '{key}' has the invalid value {value!r}: {why}"
+    E002 = "{path}: option '{key}' has the invalid value {value}: {why}"
     E003 = "{path}: not valid JSON ({err}). Pass the options.json written by bilm-tf/AllenNLP."
     E010 = (
         "{path}: the dataset '{name}' is missing. The file does not hold weights "

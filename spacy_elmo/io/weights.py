@@ -38,7 +38,7 @@ def read_options(path: PathLike) -> BiLMConfig:
         )
     try:
         options = json.loads(path.read_text(encoding="utf8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # bad JSON or UTF-8, too deep, huge ints
         raise OptionsError(Errors.E003.format(path=path, err=err)) from None
     return BiLMConfig.from_options(options, path=str(path))
 
