@@ -115,6 +115,33 @@ class Errors:
         "whitespace-tokenized sentence (remove blank lines)."
     )
     E044 = "Unknown output '{output}': use 'all', 'top' or 'average'."
+    E045 = (
+        "{flags}: choose one of --all, --top and --average (with none of them, "
+        "--all applies)."
+    )
+    E046 = (
+        "--stateful means --state-mode carry, so it cannot be combined with "
+        "--state-mode {mode}. Pass --stateful (or --state-mode carry) for bilm-tf/"
+        "AllenNLP's batches, or --state-mode {mode} without --stateful."
+    )
+    E047 = (
+        "{flag} {value} applies to --state-mode warm and reset only: in carry mode "
+        "row i of each batch continues row i of the previous one (bilm-tf/AllenNLP), "
+        "so lines run whole, --batch-size at a time, in file order. Drop {flag}, or "
+        "use --state-mode warm or reset."
+    )
+    E048 = (
+        "--state-mode carry cannot be split across {world} processes (torchrun): "
+        "each batch continues the previous one, so a share of the batches would "
+        "give other vectors than one process does. Run carry mode in one process, "
+        "or use --state-mode warm or reset, which every rank computes exactly."
+    )
+    E049 = (
+        "--gpu-id {gpu_id}{rank}: there is no CUDA device {index} (this process "
+        "sees {count}). Pass an existing GPU id (under torchrun, rank LOCAL_RANK "
+        "uses GPU --gpu-id + LOCAL_RANK: start at most as many processes per host "
+        "as it has GPUs), or -1 for the CPU."
+    )
 
     # Output paths (io/atomic.py), for every command
     E050 = (
