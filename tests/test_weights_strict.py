@@ -82,3 +82,28 @@ def test_matching_weights_and_a_softmax_group_load_without_a_warning(fixtures_di
         f["softmax/b"] = numpy.zeros((10,), dtype=numpy.float32)
     load_bilm(fixtures_dir / "options.json", weights)
     assert not [w for w in recwarn if "hold more" in str(w.message)]
+
+
+def test_dump_token_embeddings_strict_switch(fixtures_dir, tmp_path):
+    """The command loads weights too: the same check and the same switch."""
+    from typer.testing import CliRunner
+
+    from spacy_elmo.cli._app import app
+
+    runner = CliRunner()
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    options_with(fixtures_dir, model_dir, one_layer)
+    shutil.copy(fixtures_dir / "lm_weights.hdf5", model_dir / "weights.hdf5")
+    vocab = fixtures_dir / "vocab_test.txt"
+    result = runner.invoke(app, ["dump-token-embeddings", str(model_dir), str(vocab), str(tmp_path / "a.hdf5")])
+    assert result.exit_code == 1 and "2 LSTM layers (the options: lstm.n_layers 1)" in " ".join(result.output.split())
+    with pytest.warns(UserWarning, match="strict is off"):
+        result = runner.invoke(
+            app, ["dump-token-embeddings", str(model_dir), str(vocab), str(tmp_path / "a.hdf5"), "--strict", "false"]
+        )
+    assert result.exit_code == 0, result.output
+    full = runner.invoke(app, ["dump-token-embeddings", str(fixtures_dir), str(vocab), str(tmp_path / "b.hdf5")])
+    assert full.exit_code == 0, full.output
+    with h5py.File(tmp_path / "a.hdf5", "r") as a, h5py.File(tmp_path / "b.hdf5", "r") as b:
+        numpy.testing.assert_array_equal(a["embedding"][...], b["embedding"][...])  # the char CNN is all there
