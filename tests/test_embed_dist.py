@@ -50,6 +50,8 @@ def test_two_ranks_write_the_file_of_one_process(tmp_path, fixture_bilm_dir, inp
     embed_file(input_file, one, bilm, settings, progress=False)
     ranked = run(torchrun(2) + embed_args(tmp_path, fixture_bilm_dir, two, mode))
     assert ranked.returncode == 0, ranked.stdout + ranked.stderr
+    # one file, written once, by rank 0 for both
+    assert ranked.stdout.count("Embedded 60 sentences") == 1 and "in 2 processes" in ranked.stdout
     a, b = contents(one), contents(two)
     assert sorted(a) == sorted(b) and len(a) == 61
     for key in a:

@@ -34,9 +34,11 @@ def embed_cli(
     as AllenNLP's `allennlp elmo` command does. Under torchrun the ranks
     share the lines and rank 0 writes the same file as one process."""
     from ..embed import EmbedSettings, Ranks, embed_file, load_for_cli, scan_input, select_device
+    from ..embed.memory import bound_onednn_cache
     from ..errors import ElmoError, Errors
     from ..io.atomic import check_output_file
 
+    bound_onednn_cache()  # before the model's first convolution
     ranks = Ranks.from_env()
     try:
         chosen = [flag for flag, on in (("--all", all_layers), ("--top", top), ("--average", average)) if on]
@@ -63,4 +65,5 @@ def embed_cli(
     except ElmoError as err:
         msg.fail(str(err), exits=1)
     if ranks.is_main:
-        msg.good(f"Embedded {n_sents} sentences ({n_tokens} tokens) -> {output_file}")
+        shared = f" in {ranks.world} processes" if ranks.world > 1 else ""
+        msg.good(f"Embedded {n_sents} sentences ({n_tokens} tokens){shared} -> {output_file}")

@@ -47,7 +47,7 @@ class InputSummary:
     n_lines (int): sentences (lines).
     n_tokens (int): tokens in all lines.
     longest (int): tokens in the longest line.
-    digests (bytes): DIGEST_SIZE bytes per line, a hash of the line's
+    digests (bytearray): DIGEST_SIZE bytes per line, a hash of the line's
         sentence (its tokens joined by single spaces), to find repeated ones.
     """
 
@@ -55,7 +55,7 @@ class InputSummary:
     n_lines: int
     n_tokens: int
     longest: int
-    digests: bytes
+    digests: bytearray
 
 
 def _sentence(tokens: List[str]) -> str:
@@ -73,7 +73,7 @@ def scan_input(path: PathLike) -> InputSummary:
         longest = max(longest, len(tokens))
         sentence = _sentence(tokens).encode("utf8")
         digests += hashlib.blake2b(sentence, digest_size=DIGEST_SIZE).digest()
-    return InputSummary(Path(path), n_lines, n_tokens, longest, bytes(digests))
+    return InputSummary(Path(path), n_lines, n_tokens, longest, digests)
 
 
 def write_sentence_index(summary: InputSummary, out: IO[bytes]) -> None:
