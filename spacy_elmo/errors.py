@@ -36,7 +36,7 @@ class Errors:
         "'lstm' (dim, projection_dim, n_layers) and 'char_cnn' (embedding.dim, "
         "filters, n_highway, max_characters_per_token, activation)."
     )
-    E002 = "{path}: option '{key}' has the invalid value {value!r}: {why}"
+    E002 = "{path}: option '{key}' has the invalid value {value}: {why}"
     E003 = "{path}: not valid JSON ({err}). Pass the options.json written by bilm-tf/AllenNLP."
     E010 = (
         "{path}: the dataset '{name}' is missing. The file does not hold weights "
@@ -53,6 +53,13 @@ class Errors:
     )
     E013 = "{path}: the file does not exist. {hint}"
     E014 = "{path} is a directory, not a file. {hint}"
+    E015 = (
+        "{path}: the weights hold more than {options} names: {extra}. Loading "
+        "them would silently run a smaller model than the one trained. Pass the "
+        "options.json written with these weights, or load only what the options "
+        "name with strict=False (--strict false on the command line, strict = false "
+        "in [components.elmo.model.bilm])."
+    )
     E020 = (
         "Could not fetch {url} ({err}). Without network access, download the file "
         "on another machine and pass its local path instead (options_file=/ "
@@ -109,6 +116,33 @@ class Errors:
         "whitespace-tokenized sentence (remove blank lines)."
     )
     E044 = "Unknown output '{output}': use 'all', 'top' or 'average'."
+    E045 = (
+        "{flags}: choose one of --all, --top and --average (with none of them, "
+        "--all applies)."
+    )
+    E046 = (
+        "--stateful means --state-mode carry, so it cannot be combined with "
+        "--state-mode {mode}. Pass --stateful (or --state-mode carry) for bilm-tf/"
+        "AllenNLP's batches, or --state-mode {mode} without --stateful."
+    )
+    E047 = (
+        "{flag} {value} applies to --state-mode warm and reset only: in carry mode "
+        "row i of each batch continues row i of the previous one (bilm-tf/AllenNLP), "
+        "so lines run whole, --batch-size at a time, in file order. Drop {flag}, or "
+        "use --state-mode warm or reset."
+    )
+    E048 = (
+        "--state-mode carry cannot be split across {world} processes (torchrun): "
+        "each batch continues the previous one, so a share of the batches would "
+        "give other vectors than one process does. Run carry mode in one process, "
+        "or use --state-mode warm or reset, which every rank computes exactly."
+    )
+    E049 = (
+        "--gpu-id {gpu_id}{rank}: there is no CUDA device {index} (this process "
+        "sees {count}). Pass an existing GPU id (under torchrun, rank LOCAL_RANK "
+        "uses GPU --gpu-id + LOCAL_RANK: start at most as many processes per host "
+        "as it has GPUs), or -1 for the CPU."
+    )
 
     # Output paths (io/atomic.py), for every command
     E050 = (
@@ -417,6 +451,10 @@ class Warnings:
     W001 = (
         "Removed {path}: a temporary file for {target} left by process {pid}, "
         "which no longer runs (it was killed before it finished)."
+    )
+    W015 = (
+        "{path}: the weights hold more than {options} names: {extra}. strict is "
+        "off, so only what the options name is loaded and the rest is ignored."
     )
     W060 = (
         "CUDA graphs for the biLSTM are off for this model ({reason}); it runs the "

@@ -1,11 +1,21 @@
 """The biLM architecture as a dataclass, read from and written to the
 bilm-tf/AllenNLP `options.json` layout."""
+import math
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import Errors, OptionsError
 
 ACTIVATIONS = ("relu", "tanh")
+_SHOW = reprlib.Repr()
+_SHOW.maxstring, _SHOW.maxother, _SHOW.maxlist, _SHOW.maxdict = 40, 40, 6, 4
+
+
+def _invalid(path: str, key: str, value: Any, why: str) -> OptionsError:
+    """E002 for `key`, showing at most a short repr of the value (the value
+    comes from an untrusted file: it may be huge or deeply nested)."""
+    return OptionsError(Errors.E002.format(path=path, key=key, value=_SHOW.repr(value), why=why))
 
 
 @dataclass(frozen=True)
@@ -70,58 +80,53 @@ class BiLMConfig:
                 raise OptionsError(Errors.E001.format(path=path, key=full))
             return section[key]
 
-        lstm = get(options, "lstm", "lstm")
-        cnn = get(options, "char_cnn", "char_cnn")
-        emb = get(cnn, "embedding", "char_cnn.embedding")
+        def section(parent: Dict[str, Any], key: str, full: str) -> Dict[str, Any]:
+            value = get(parent, key, full)
+            if not isinstance(value, dict):
+                raise _invalid(path, full, value, "expected a JSON object")
+            return value
+
+        lstm = section(options, "lstm", "lstm")
+        cnn = section(options, "char_cnn", "char_cnn")
+        emb = section(cnn, "embedding", "char_cnn.embedding")
 
         def integer(value: Any, key: str, minimum: int) -> int:
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise OptionsError(
-                    Errors.E002.format(
-                        path=path, key=key, value=value, why=f"expected an integer >= {minimum}"
-                    )
-                )
+                raise _invalid(path, key, value, f"expected an integer >= {minimum}")
             return value
 
         def clip(key: str) -> Optional[float]:
             value = lstm.get(key)
             if value is None:
                 return None
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise OptionsError(
-                    Errors.E002.format(
-                        path=path, key=f"lstm.{key}", value=value, why="expected a positive number"
-                    )
-                )
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and math.isfinite(value) and value > 0):
+                raise _invalid(path, f"lstm.{key}", value, "expected a positive number or null")
             return float(value)
+
+        skip = lstm.get("use_skip_connections", False)
+        if not isinstance(skip, bool):
+            raise _invalid(path, "lstm.use_skip_connections", skip, "expected true or false")
 
         raw_filters = get(cnn, "filters", "char_cnn.filters")
         if not isinstance(raw_filters, list) or not raw_filters:
-            raise OptionsError(
-                Errors.E002.format(
-                    path=path, key="char_cnn.filters", value=raw_filters,
-                    why="expected a non-empty list of [width, n_filters] pairs",
-                )
+            raise _invalid(
+                path, "char_cnn.filters", raw_filters,
+                "expected a non-empty list of [width, n_filters] pairs",
             )
         filters: List[Tuple[int, int]] = []
         for item in raw_filters:
             if not isinstance(item, (list, tuple)) or len(item) != 2:
-                raise OptionsError(
-                    Errors.E002.format(
-                        path=path, key="char_cnn.filters", value=item,
-                        why="each filter is a [width, n_filters] pair",
-                    )
+                raise _invalid(
+                    path, "char_cnn.filters", item, "each filter is a [width, n_filters] pair"
                 )
             filters.append(
                 (integer(item[0], "char_cnn.filters", 1), integer(item[1], "char_cnn.filters", 1))
             )
         activation = cnn.get("activation", "relu")
         if activation not in ACTIVATIONS:
-            raise OptionsError(
-                Errors.E002.format(
-                    path=path, key="char_cnn.activation", value=activation,
-                    why=f"expected one of {ACTIVATIONS}",
-                )
+            raise _invalid(
+                path, "char_cnn.activation", activation, f"expected one of {ACTIVATIONS}"
             )
         max_chars = integer(
             get(cnn, "max_characters_per_token", "char_cnn.max_characters_per_token"),
@@ -129,11 +134,9 @@ class BiLMConfig:
         )
         widest = max(w for w, _ in filters)
         if widest > max_chars:
-            raise OptionsError(
-                Errors.E002.format(
-                    path=path, key="char_cnn.filters", value=widest,
-                    why=f"a filter is wider than max_characters_per_token ({max_chars})",
-                )
+            raise _invalid(
+                path, "char_cnn.filters", widest,
+                f"a filter is wider than max_characters_per_token ({max_chars})",
             )
         n_characters = integer(cnn.get("n_characters", 262), "char_cnn.n_characters", 261)
         known = {"lstm", "char_cnn"}
@@ -145,7 +148,7 @@ class BiLMConfig:
             n_layers=integer(get(lstm, "n_layers", "lstm.n_layers"), "lstm.n_layers", 1),
             cell_clip=clip("cell_clip"),
             proj_clip=clip("proj_clip"),
-            use_skip_connections=bool(lstm.get("use_skip_connections", False)),
+            use_skip_connections=skip,
             char_dim=integer(get(emb, "dim", "char_cnn.embedding.dim"), "char_cnn.embedding.dim", 1),
             filters=tuple(filters),
             n_highway=integer(cnn.get("n_highway", 0), "char_cnn.n_highway", 0),

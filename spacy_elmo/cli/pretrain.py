@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from ._app import app
+from ._app import app, parse_bool
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -93,6 +93,7 @@ def dump_token_embeddings_cli(
     model_dir: Path = typer.Argument(..., help="Directory with options.json and weights.hdf5 (or lm_weights.hdf5)", exists=True, file_okay=False),
     vocab_file: Path = typer.Argument(..., help="Word list, one word a line, no duplicates", exists=True, dir_okay=False),
     output_file: Path = typer.Argument(..., help="hdf5 file to write, dataset 'embedding' (n_words, projection_dim)"),
+    strict: str = typer.Option("true", "--strict", parser=parse_bool, metavar="BOOL", help="false: load weights that hold more layers or filters than options.json names, using only what it names (with a warning)"),
     # fmt: on
 ):
     """Write the context-free char-CNN embedding of every word in a list, so
@@ -109,7 +110,7 @@ def dump_token_embeddings_cli(
         check_output_file(output_file, "OUTPUT_FILE")
         if not weights.exists():
             raise WeightsError(Errors.E013.format(path=weights, hint="MODEL_DIR needs options.json and weights.hdf5."))
-        model = load_bilm(model_dir / "options.json", weights)
+        model = load_bilm(model_dir / "options.json", weights, strict=bool(strict))
         n = dump_token_embeddings(model, vocab_file, output_file)
     except ElmoError as err:
         msg.fail(str(err), exits=1)

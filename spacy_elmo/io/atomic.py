@@ -130,6 +130,20 @@ def atomic_path(target: PathLike, suffix: str = ".tmp") -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def scratch_path(target: PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary file path beside `target`, named like `atomic_path`'s
+    (host and PID, so the next writer of `target` removes it if this process
+    dies), and delete it on exit: for intermediate files, such as the
+    per-rank parts that `embed` merges into `target`."""
+    tmp = _new_temp(check_output_file(target), suffix, directory=False)
+    try:
+        yield tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+@contextlib.contextmanager
 def atomic_dir(target: PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside `target` to fill. On success it
     replaces `target` (an existing `target` directory is moved aside and

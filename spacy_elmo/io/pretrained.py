@@ -23,15 +23,19 @@ def load_pretrained_bilm(
     *,
     options_file: Optional[str] = None,
     weight_file: Optional[str] = None,
+    strict: bool = True,
 ) -> BiLM:
     """A BiLM in eval mode with its warm state set.
 
     weights (Optional[str]): preset name or directory with options.json +
         weights.hdf5. Ignored when options_file and weight_file are given.
+    strict (bool): weights holding LSTM layers, filters or highway layers that
+        options.json does not name are an error; False loads only what the
+        options name, with a warning (`io.weights.load_bilm`).
     """
     options_path, weights_path = resolve_weights(
         weights, options_file=options_file, weight_file=weight_file
     )
-    bilm = load_bilm(options_path, weights_path)
+    bilm = load_bilm(options_path, weights_path, strict=strict)
     bilm.estimate_warm_state(warmup_sentences())
     return bilm

@@ -1,8 +1,10 @@
 """Read and write the bilm-tf/AllenNLP weight format: `options.json` +
 `weights.hdf5` (TensorFlow orientation, x @ W). See ELMO_FORMAT.md."""
 import json
+import re
+import warnings
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import h5py
 import numpy
@@ -10,11 +12,21 @@ import torch
 
 from ..bilm.config import BiLMConfig
 from ..bilm.model import BiLM
-from ..errors import Errors, OptionsError, WeightsError
+from ..errors import Errors, OptionsError, Warnings, WeightsError
 from .atomic import atomic_path, atomic_write_text
 
 PathLike = Union[str, Path]
 LSTM_PREFIX = "RNN_{direction}/RNN/MultiRNNCell/Cell{layer}/LSTMCell"
+# Numbered parts of the model a weights file can hold more of than the
+# options name: (what, dataset name pattern, options key, count in the config).
+NUMBERED_PARTS: Tuple[Tuple[str, "re.Pattern[str]", str, Callable[[BiLMConfig], int]], ...] = (
+    ("LSTM layers", re.compile(r"^RNN_[01]/RNN/MultiRNNCell/Cell(\d+)/"), "lstm.n_layers",
+     lambda c: c.n_layers),
+    ("char-CNN filters", re.compile(r"^CNN/[Wb]_cnn_(\d+)$"), "char_cnn.filters",
+     lambda c: len(c.filters)),
+    ("highway layers", re.compile(r"^CNN_high_(\d+)/"), "char_cnn.n_highway",
+     lambda c: c.n_highway),
+)
 
 
 def read_options(path: PathLike) -> BiLMConfig:
@@ -26,7 +38,7 @@ def read_options(path: PathLike) -> BiLMConfig:
         )
     try:
         options = json.loads(path.read_text(encoding="utf8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # bad JSON or UTF-8, too deep, huge ints
         raise OptionsError(Errors.E003.format(path=path, err=err)) from None
     return BiLMConfig.from_options(options, path=str(path))
 
@@ -101,9 +113,31 @@ class _StackedW0:
         return torch.cat([self.ih, self.hh], dim=0).detach()
 
 
-def load_weights(model: BiLM, weight_file: PathLike) -> None:
+def unnamed_parts(handle: h5py.File, config: BiLMConfig) -> List[str]:
+    """What a weights file holds beyond what `config` names: LSTM layers,
+    char-CNN filters or highway layers, each as "N <what> (options: KEY M)".
+    Other groups (a pretraining softmax) are not part of the biLM and ignored."""
+    names: List[str] = []
+    handle.visit(names.append)
+    extra = []
+    for what, pattern, key, count in NUMBERED_PARTS:
+        found = max((int(m.group(1)) for m in map(pattern.match, names) if m), default=-1) + 1
+        if found > count(config):
+            extra.append(f"{found} {what} (the options: {key} {count(config)})")
+    return extra
+
+
+def load_weights(
+    model: BiLM, weight_file: PathLike, *, strict: bool = True, options_file: Optional[PathLike] = None
+) -> None:
     """Copy every dataset of a bilm-tf weights.hdf5 into `model`, checking
-    names and shapes against the model's config."""
+    names and shapes against the model's config.
+
+    strict (bool): a file with more LSTM layers, filters or highway layers
+        than the config names is an error (else a warning, and only what the
+        config names is loaded).
+    options_file (Optional[PathLike]): where the config came from, for messages.
+    """
     path = Path(weight_file)
     if not path.exists():
         raise WeightsError(
@@ -115,6 +149,12 @@ def load_weights(model: BiLM, weight_file: PathLike) -> None:
     except OSError as err:
         raise WeightsError(Errors.E012.format(path=path, err=err)) from None
     with handle, torch.no_grad():
+        extra = unnamed_parts(handle, config)
+        if extra:
+            details = dict(path=path, extra="; ".join(extra), options=options_file or "options.json")
+            if strict:
+                raise WeightsError(Errors.E015.format(**details))
+            warnings.warn(Warnings.W015.format(**details), stacklevel=2)
         for entry in _entries(config):
             name, shape = entry.name, entry.shape
             if name not in handle:
@@ -140,10 +180,15 @@ def load_weights(model: BiLM, weight_file: PathLike) -> None:
             entry.set(model, array)
 
 
-def load_bilm(options_file: PathLike, weight_file: PathLike) -> BiLM:
-    """Build a BiLM from options.json and load weights.hdf5 into it."""
+def load_bilm(options_file: PathLike, weight_file: PathLike, *, strict: bool = True) -> BiLM:
+    """Build a BiLM from options.json and load weights.hdf5 into it.
+
+    strict (bool): weights with LSTM layers, filters or highway layers that
+        options.json does not name are an error; False loads what the options
+        name, with a warning.
+    """
     model = BiLM(read_options(options_file))
-    load_weights(model, weight_file)
+    load_weights(model, weight_file, strict=strict, options_file=options_file)
     return model.eval()
 
 

@@ -35,6 +35,7 @@ def build_elmo_bilm_v2(
     learn_rate_scale: float = 1.0,
     precision: str = "fp32",
     token_cache_size: int = DEFAULT_TOKEN_CACHE_SIZE,
+    strict: bool = True,
 ) -> Model[InT, OutT]:
     """The character-CNN biLM of ELMo as a thinc Model.
 
@@ -53,6 +54,9 @@ def build_elmo_bilm_v2(
     token_cache_size (int): distinct tokens whose context-free (char-CNN)
         vectors are kept between batches at inference; 0 turns the cache off.
         Outputs are identical either way (bilm/token_cache.py).
+    strict (bool): weights that hold LSTM layers, char-CNN filters or highway
+        layers that options.json does not name are an error; false loads only
+        what the options name, with a warning (io/weights.py).
     RETURNS (Model[List[Sequence[str]], List[Floats3d]]): per sequence, all
         ELMo layers (n_layers + 1, n_tokens, 2 * projection_dim).
     """
@@ -82,6 +86,7 @@ def build_elmo_bilm_v2(
             "learn_rate_scale": learn_rate_scale,
             "precision": precision,
             "token_cache_size": token_cache_size,
+            "strict": strict,
         },
     )
 
@@ -162,7 +167,8 @@ def init(model: Model, X: Optional[InT] = None, Y: Optional[OutT] = None) -> Non
         return
     attrs = model.attrs
     bilm = load_pretrained_bilm(
-        attrs["weights"], options_file=attrs["options_file"], weight_file=attrs["weight_file"]
+        attrs["weights"], options_file=attrs["options_file"], weight_file=attrs["weight_file"],
+        strict=attrs.get("strict", True),
     )
     set_bilm(model, bilm)
 

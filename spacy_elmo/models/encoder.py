@@ -59,7 +59,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats3
     if not keeps_row_order(bilm.attrs["state_mode"]):
         segments.sort(key=lambda s: s[1] - s[2])
     callbacks = []
-    for batch in _batches(segments, model.attrs["token_budget"]):
+    for batch in budget_batches(segments, model.attrs["token_budget"]):
         texts = [[t.text for t in docs[d][start:end]] for d, start, end in batch]
         arrays, backprop_batch = bilm(texts, is_train)
         for (d, start, end), array in zip(batch, arrays):
@@ -86,7 +86,7 @@ def _segments(index: int, doc: Doc, size: int) -> Iterator[Segment]:
             yield index, chunk, min(chunk + size, end)
 
 
-def _batches(segments: Sequence[Segment], budget: int) -> Iterator[List[Segment]]:
+def budget_batches(segments: Sequence[Segment], budget: int) -> Iterator[List[Segment]]:
     """Group segments so that rows x (longest row + 2 markers) stays within the
     budget (a batch always holds at least one row)."""
     batch: List[Segment] = []

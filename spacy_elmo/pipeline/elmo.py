@@ -40,6 +40,7 @@ fine_tune = false
 learn_rate_scale = 1.0
 precision = "fp32"
 token_cache_size = 50000
+strict = true
 """
 DEFAULT_CONFIG = Config().from_str(DEFAULT_CONFIG_STR)
 

@@ -1,0 +1,20 @@
+"""Embed a file of sentences into HDF5, like AllenNLP's `allennlp elmo`
+command: `python -m spacy elmo embed`, also under torchrun.
+
+reader.py streams and checks the input, plan.py decides what runs together
+(the policy for long lines and for batches), writer.py writes AllenNLP's
+layout, ranks.py is the torchrun side, run.py puts them together and
+model.py loads the biLM the command line names.
+"""
+from .model import is_spacy_pipeline, load_for_cli, select_device
+from .plan import Segment
+from .ranks import Ranks
+from .reader import InputSummary, iter_lines, scan_input
+from .run import MAX_LENGTH, TOKEN_BUDGET, EmbedSettings, embed_file
+from .writer import OUTPUTS, select_output
+
+__all__ = [
+    "EmbedSettings", "InputSummary", "MAX_LENGTH", "OUTPUTS", "Ranks", "Segment", "TOKEN_BUDGET",
+    "embed_file", "is_spacy_pipeline", "iter_lines", "load_for_cli", "scan_input",
+    "select_device", "select_output",
+]
