@@ -9,9 +9,11 @@ Both are normalised to BIO: an `I-X` that does not continue an `X` entity
 becomes `B-X`. With scheme="bio" such a tag is an error instead.
 
 The registered reader also takes spaCy's own corpus format, DocBin (`.spacy`)
-files, recognised by their content, and reads them with spaCy's machinery.
+files, recognised by their content, and directories of them (as
+`spacy.Corpus.v1` does), and reads them with spaCy's machinery.
 """
 import random
+import warnings
 import zlib
 from itertools import islice
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Callable, Iterable, Iterator, List, Optional, Tuple, Union
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Corpus, Example, iob_to_biluo
+from spacy.training.corpus import walk_corpus
 from spacy.util import registry
 
 from .errors import ElmoError, Errors
@@ -117,18 +120,35 @@ def is_docbin(path: Union[str, Path]) -> bool:
     return is_map and b"\xa7version" in data
 
 
-def read_docbin(nlp: Language, path: Union[str, Path], *, limit: int = 0, shuffle: bool = False) -> Iterator[Example]:
-    """Examples from a DocBin file as spaCy's `spacy.Corpus.v1` gives them
-    (DocBin, then Corpus.make_examples: Docs of the nlp's tokenizer aligned to
-    the reference Docs; empty Docs skipped), whatever the file is called.
+def docbin_files(directory: Union[str, Path]) -> List[Path]:
+    """The `.spacy` files under a directory, found as `spacy.Corpus.v1` finds
+    them (recursively, hidden entries skipped, sorted)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # W090 "no .spacy files": E098 says more
+        files = [path for path in walk_corpus(directory, ".spacy") if path.is_file()]
+    if not files:
+        raise ElmoError(Errors.E098.format(path=directory, hint=HINT))
+    return files
+
+
+def read_docbin(
+    nlp: Language, path: Union[str, Path], *, limit: int = 0, shuffle: bool = False
+) -> Iterator[Example]:
+    """Examples from a DocBin file, or a directory of `.spacy` files, as
+    spaCy's `spacy.Corpus.v1` gives them (DocBin, then Corpus.make_examples:
+    Docs of the nlp's tokenizer aligned to the reference Docs; empty Docs
+    skipped), whatever the file is called.
 
     limit (int): at most this many Docs (0: all).
     shuffle (bool): shuffle the Docs.
     """
-    try:
-        docs = [doc for doc in DocBin().from_disk(path).get_docs(nlp.vocab) if len(doc)]
-    except Exception as err:  # zlib, msgpack or array errors of a damaged file
-        raise ElmoError(Errors.E095.format(path=path, err=f"{type(err).__name__}: {err}")) from None
+    files = docbin_files(path) if Path(path).is_dir() else [Path(path)]
+    docs: List[Doc] = []
+    for file in files:
+        try:
+            docs.extend(doc for doc in DocBin().from_disk(file).get_docs(nlp.vocab) if len(doc))
+        except Exception as err:  # zlib, msgpack or array errors of a damaged file
+            raise ElmoError(Errors.E095.format(path=file, err=f"{type(err).__name__}: {err}")) from None
     if limit:
         docs = docs[:limit]
     if shuffle:
@@ -153,7 +173,8 @@ def create_conll_ner_corpus_v1(
 
     The file is opened when the corpus is first read, not when the config is
     resolved (as spaCy's readers do), so `spacy debug config` works without it.
-    path (Optional[str]): the file ([paths] train / dev).
+    path (Optional[str]): the file, or a directory of .spacy files ([paths]
+        train / dev).
     word_column, tag_column, scheme: as in `read_conll_ner` (token-per-line
         files only).
     limit (int): at most N sentences (DocBin: Docs); 0: all.
@@ -167,7 +188,7 @@ def create_conll_ner_corpus_v1(
     def read(nlp: Language) -> Iterator[Example]:
         if path is None:
             raise ElmoError(Errors.E305)
-        if is_docbin(path):
+        if Path(path).is_dir() or is_docbin(path):
             yield from read_docbin(nlp, path, limit=limit, shuffle=shuffle)
             return
         if not sentences:

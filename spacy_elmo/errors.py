@@ -163,6 +163,15 @@ class Errors:
     )
 
     # biLM execution (spacy_elmo.bilm: token cache, CUDA graphs)
+    E054 = (
+        "{path}: the {what} needs about {need} and {parent} has {free} free. Free "
+        "some space or write it elsewhere{hint}."
+    )
+    E055 = (
+        "{path}: the disk filled up while it was written. Nothing was left behind: "
+        "free some space or write it elsewhere, then run again."
+    )
+
     E060 = (
         "{key}: the token cache size must be an integer >= 0 (0 turns the cache "
         "off), not {value!r}."
@@ -313,6 +322,11 @@ class Errors:
     )
 
     # word2vec -> spaCy static vectors (spacy_elmo/word2vec/)
+    E098 = (
+        "{path} is a directory with no spaCy DocBin (.spacy) files in it. The "
+        "reader takes a token-per-line NER file, a .spacy file, or a directory "
+        "of .spacy files (searched as spacy.Corpus.v1 searches it). {hint}"
+    )
     E100 = (
         "{path}: the file is empty. A word2vec file starts with a header "
         "'rows dims' (or directly with a row 'key v1 v2 ...')."

@@ -196,8 +196,30 @@ def test_reader_checks_its_path_when_read(tmp_path):
     corpus = create_conll_ner_corpus_v1(path=str(tmp_path / "nope.conll"))
     with pytest.raises(ElmoError, match=r"nope.conll: the file does not exist. Check \[corpora\] path / --paths.train"):
         list(corpus(spacy.blank("en")))
-    with pytest.raises(ElmoError, match="is a directory"):
+    (tmp_path / "notes.txt").write_text("not a corpus\n")
+    with pytest.raises(ElmoError, match=r"is a directory with no spaCy DocBin \(.spacy\) files in it"):
         list(create_conll_ner_corpus_v1(path=str(tmp_path))(spacy.blank("en")))
+
+
+def test_reader_takes_a_directory_of_docbin_files(shared_data, tmp_path):
+    """--paths.train corpus/ reads every .spacy file under it, as spacy.Corpus.v1 does."""
+    from spacy.training import Corpus
+
+    nlp = spacy.blank("en")
+    wnut_docbin(shared_data, tmp_path / "one.spacy")
+    (tmp_path / "corpus" / "part").mkdir(parents=True)
+    (tmp_path / "corpus" / ".hidden").mkdir()
+    data = (tmp_path / "one.spacy").read_bytes()
+    for name in ("a.spacy", "part/b.spacy", ".hidden/c.spacy"):
+        (tmp_path / "corpus" / name).write_bytes(data)
+    (tmp_path / "corpus" / "README.txt").write_text("ignored\n")
+    expected = summary(Corpus(tmp_path / "corpus")(nlp))
+    assert len(expected) == 120  # two files: the hidden folder is skipped
+    assert summary(create_conll_ner_corpus_v1(path=str(tmp_path / "corpus"))(nlp)) == expected
+    assert summary(create_conll_ner_corpus_v1(path=str(tmp_path / "corpus"), limit=70)(nlp)) == expected[:70]
+    (tmp_path / "corpus" / "part" / "b.spacy").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ElmoError, match=r"b.spacy: the file starts like a spaCy DocBin"):
+        list(create_conll_ner_corpus_v1(path=str(tmp_path / "corpus"))(nlp))
 
 
 def test_debug_config_passes_without_the_data(tmp_path):

@@ -218,6 +218,53 @@ def test_output_in_an_unwritable_folder_fails_before_any_work(tmp_path, no_work)
     assert result.exit_code == 1 and "is not writable" in " ".join(result.output.split())
 
 
+def test_too_little_disk_space_fails_before_any_embedding(tmp_path, fixture_bilm_dir, monkeypatch):
+    """The output's size is known once the input is scanned: a disk that
+    cannot hold it is an error before the first batch, naming the sizes."""
+    import shutil
+    from collections import namedtuple
+
+    import spacy_elmo.embed.run
+
+    (tmp_path / "in.txt").write_text("Hello world .\nA second line here\n" * 50)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 20_000, 20_000))
+    monkeypatch.setattr(spacy_elmo.embed.run, "_embed_into", lambda *a, **k: pytest.fail("embedding started"))
+    out = tmp_path / "o.hdf5"
+    result = runner.invoke(app, ["embed", str(tmp_path / "in.txt"), str(out), "--weights", str(fixture_bilm_dir)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "the OUTPUT_FILE needs about" in text, result.output
+    assert "19.5 KiB free" in text and "or pass --top or --average" in text
+    assert not out.exists() and list(tmp_path.iterdir()) == [tmp_path / "in.txt"]
+    # 350 tokens x 3 layers x 32 x 4 bytes + 100 lines x 512 + the input: ~183 KiB; --top: ~95 KiB
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 0, 120_000))
+    monkeypatch.setattr(spacy_elmo.embed.run, "_embed_into", lambda *a, **k: None)
+    result = runner.invoke(app, ["embed", str(tmp_path / "in.txt"), str(out), "--weights", str(fixture_bilm_dir), "--top"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("fault", ["oserror", "h5py"])
+def test_disk_full_while_writing_is_a_clear_error(tmp_path, fixture_bilm_dir, monkeypatch, fault):
+    """The disk fills up mid-run (another process): a message that says so,
+    not h5py's traceback, and no temporary left behind."""
+    import errno
+
+    from spacy_elmo.embed.writer import LineWriter
+
+    def full(self, *args, **kwargs):
+        if fault == "oserror":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        raise RuntimeError("Can't write data (file write failed: errno = 28, error message = 'No space left on device')")
+
+    monkeypatch.setattr(LineWriter, "write", full)
+    (tmp_path / "in.txt").write_text("Hello world .\n")
+    out = tmp_path / "o.hdf5"
+    result = runner.invoke(app, ["embed", str(tmp_path / "in.txt"), str(out), "--weights", str(fixture_bilm_dir)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "the disk filled up while it was written" in text, result.output
+    assert "Traceback" not in result.output and list(tmp_path.iterdir()) == [tmp_path / "in.txt"]
+
+
 def test_kill_9_then_the_next_embed_removes_the_temporary(tmp_path, fixture_bilm_dir, shared_data):
     """A real kill -9 of the command while it writes; the next run to the same
     target removes the dead process's temporary file and says so."""

@@ -79,3 +79,31 @@ def test_reader_holds_one_line_at_a_time(tmp_path):
     assert n == summary.n_tokens == 5_000_000 and summary.n_lines == 200_000
     assert streaming < 2**20, streaming
     assert scanning < 1.2 * 16 * 200_000 + 2**20, scanning  # a bytearray grows by ~1/8
+
+
+def test_heap_trimmer_trims_only_when_the_slack_is_used_up(monkeypatch):
+    """The level is taken one batch after a trim (the batch's pages are back);
+    only growth beyond level + slack trims again."""
+    import spacy_elmo.embed.memory as memory
+
+    trims = []
+    readings = iter([500, 560, 629, 420, 500, 549, 300, 700])
+    monkeypatch.setattr(memory, "_MALLOC_TRIM", lambda pad: trims.append(pad))
+    monkeypatch.setattr(memory, "resident_mib", lambda: next(readings))
+    trimmer = memory.HeapTrimmer(slack_mib=128)
+    calls = []
+    for _ in range(8):
+        trimmer()
+        calls.append(len(trims))
+    # level 500: 629 > 628 trims; level 420 (one batch later): 549 > 548 trims; level 300: 700 trims
+    assert calls == [0, 0, 1, 1, 1, 2, 2, 3]
+    assert trimmer.trims == 3 and trimmer.level is None and trims == [0, 0, 0]
+
+
+def test_heap_trimmer_is_a_no_op_without_glibc(monkeypatch):
+    import spacy_elmo.embed.memory as memory
+
+    monkeypatch.setattr(memory, "_MALLOC_TRIM", None)
+    trimmer = memory.HeapTrimmer()
+    trimmer()
+    assert trimmer.level is None and trimmer.trims == 0

@@ -15,6 +15,7 @@ from spacy_elmo.errors import InputError, OutputError
 from spacy_elmo.io.atomic import (
     atomic_dir,
     atomic_path,
+    check_free_space,
     check_output_dir,
     check_output_file,
     remove_stale_temps,
@@ -156,3 +157,16 @@ def test_kill_9_leaves_a_temporary_that_the_next_run_removes(tmp_path):
         with atomic_path(target) as tmp:
             tmp.write_text("whole")
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_free_space_check(tmp_path):
+    check_free_space(tmp_path / "new" / "o.hdf5", 1)  # the nearest existing folder's disk
+    with pytest.raises(OutputError, match=r"o.hdf5: the output file needs about [\d,.]+ GiB and .* has [\d,.]+ \w+ free"):
+        check_free_space(tmp_path / "new" / "o.hdf5", 2**63, hint=", or pass --top")
+
+
+def test_other_errors_in_atomic_path_pass_through(tmp_path):
+    with pytest.raises(RuntimeError, match="not about space"):
+        with atomic_path(tmp_path / "o.txt"):
+            raise RuntimeError("not about space")
+    assert list(tmp_path.iterdir()) == []

@@ -32,7 +32,7 @@ class TokenCache:
     def __init__(self, size: int):
         self.size = max(int(size), 0)
         self.slots: "OrderedDict[str, int]" = OrderedDict()  # token -> row of store, LRU first
-        self.store: torch.Tensor = torch.empty(0)  # *Shape:* (capacity, dim), grows to size
+        self.store: torch.Tensor = torch.empty(0)  # *Shape:* (size, dim) once used
         self.signature: Signature = ()
         self.hits = 0
         self.misses = 0
@@ -99,19 +99,21 @@ class TokenCache:
                 _, row = self.slots.popitem(last=False)
             self.slots[token] = row
             rows.append(row)
-        self._reserve(len(self.slots), vectors)
+        self._reserve(vectors)
         index = torch.tensor(rows, dtype=torch.long, device=vectors.device)
         self.store.index_copy_(0, index, vectors.to(self.store.dtype))
 
-    def _reserve(self, n_rows: int, like: torch.Tensor) -> None:
-        """Grow the store (doubling, up to `size` rows) to hold `n_rows`."""
-        have = self.store.shape[0] if self.store.dim() == 2 else 0
-        if have >= n_rows and self.store.device == like.device:
+    def _reserve(self, like: torch.Tensor) -> None:
+        """Allocate the store, `size` rows at once, on `like`'s device: no
+        copies as it fills, and no freed stores of many MiB (each free of an
+        mmapped block raises glibc's mmap threshold, see embed/memory.py).
+        torch.empty leaves pages untouched until their rows are written, so
+        a cache that holds few tokens costs little resident memory."""
+        if self.store.dim() == 2 and self.store.device == like.device:
             return
-        capacity = min(self.size, max(n_rows, 2 * have, 1024))
-        store = torch.zeros(capacity, like.shape[-1], dtype=torch.float32, device=like.device)
-        if have:
-            store[:have] = self.store.to(like.device)
+        store = torch.empty(self.size, like.shape[-1], dtype=torch.float32, device=like.device)
+        if self.store.dim() == 2:  # moved to another device
+            store.copy_(self.store)
         self.store = store
 
     def gather(self, rows: List[int], device: torch.device) -> torch.Tensor:

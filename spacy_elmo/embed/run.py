@@ -17,7 +17,8 @@ from tqdm import tqdm
 from ..bilm.model import BiLM, check_state_mode, keeps_row_order
 from ..bilm.precision import check_precision
 from ..errors import ElmoError, Errors
-from ..io.atomic import atomic_path, check_output_file, scratch_path
+from ..io.atomic import atomic_path, check_free_space, check_output_file, scratch_path
+from .memory import HeapTrimmer
 from .plan import WINDOW_BATCHES, Segment, Window, carry_batches, window_batches, windows
 from .ranks import Ranks
 from .reader import InputSummary, iter_lines, scan_input
@@ -72,6 +73,17 @@ class EmbedSettings:
         )
 
 
+DATASET_BYTES = 512  # HDF5's own bytes per dataset (measured: ~375)
+
+
+def output_bytes(bilm: BiLM, summary: InputSummary, settings: EmbedSettings) -> int:
+    """About how large the output file will be: float32 vectors, HDF5's
+    overhead per line, and sentence_to_index (at most the input's size)."""
+    layers = bilm.config.n_layers + 1 if settings.output == "all" else 1
+    vectors = summary.n_tokens * layers * 2 * bilm.config.projection_dim * 4
+    return vectors + summary.n_lines * DATASET_BYTES + summary.path.stat().st_size
+
+
 def embed_file(
     input_file: PathLike,
     output_file: PathLike,
@@ -85,8 +97,8 @@ def embed_file(
     """Write one HDF5 dataset per input line (key: the line index as a
     string; *Shape:* (n_layers + 1, n_tokens, dim) for "all", (n_tokens,
     dim) otherwise) and `sentence_to_index`, as AllenNLP's `elmo` command
-    does. The output path and every input line are checked before any
-    embedding; the file is written to a temporary path and renamed when
+    does. The output path, the free disk space and every input line are
+    checked before any embedding; the file is written to a temporary path and renamed when
     complete.
 
     summary (Optional[InputSummary]): `scan_input(input_file)`, if done already.
@@ -97,6 +109,9 @@ def embed_file(
     settings = settings.resolved(ranks.world, bilm.device.type)
     output_file = check_output_file(output_file, "OUTPUT_FILE")
     summary = summary or scan_input(input_file)
+    if ranks.is_main:
+        need = output_bytes(bilm, summary, settings) * (1 if ranks.world == 1 else 2)
+        check_free_space(output_file, need, "OUTPUT_FILE", hint=", or pass --top or --average" if settings.output == "all" else "")
     if ranks.world == 1:
         with atomic_path(output_file, suffix=".hdf5.tmp") as tmp, h5py.File(tmp, "w") as handle:
             _embed_into(handle, bilm, summary, settings, ranks, progress)
@@ -125,6 +140,7 @@ def _embed_into(
     """Embed this rank's windows of the input into `handle`."""
     writer = LineWriter(handle, settings.output)
     total = summary.n_lines if ranks.world == 1 else None
+    trim = HeapTrimmer()
     bar = tqdm(total=total, unit="sent", desc="embed", disable=not (progress and ranks.is_main))
     for window, batches in _work(bilm, summary, settings, ranks):
         for batch in batches:
@@ -133,6 +149,8 @@ def _embed_into(
             arrays = layers.cpu().numpy()
             for row, (line, start, end) in enumerate(batch):
                 writer.write(line, window.length(line), start, arrays[row, :, : end - start])
+            del layers, arrays
+            trim()
         bar.update(len(window.lines))
     bar.close()
 

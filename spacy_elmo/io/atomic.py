@@ -8,6 +8,7 @@ removes the temporaries of writers that died (kill -9, out of memory) on this
 host, and says so; a temporary of a live process is left alone.
 """
 import contextlib
+import errno
 import os
 import shutil
 import socket
@@ -51,10 +52,44 @@ def check_output_dir(path: PathLike, what: str = "output directory") -> Path:
     return path
 
 
-def _check_parent(path: Path, what: str) -> None:
+def check_free_space(path: PathLike, n_bytes: int, what: str = "output file", hint: str = "") -> None:
+    """Fail now, not when the disk fills up, if the file system that `path`
+    will be written on has less than `n_bytes` free.
+
+    hint (str): another way out, for the message (", or pass --top").
+    """
+    parent = _existing_parent(Path(path))
+    free = shutil.disk_usage(parent).free
+    if free < n_bytes:
+        raise OutputError(
+            Errors.E054.format(path=path, what=what, need=_size(n_bytes), parent=parent, free=_size(free), hint=hint)
+        )
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n_bytes < 1024 or unit == "GiB":
+            return f"{n_bytes:,.0f} {unit}" if unit == "bytes" else f"{n_bytes:,.1f} {unit}"
+        n_bytes /= 1024
+    return ""
+
+
+def _disk_full(err: BaseException) -> bool:
+    """ENOSPC / EDQUOT, raised by Python or reported inside h5py's messages."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(err, (OSError, RuntimeError)) and "No space left on device" in str(err)
+
+
+def _existing_parent(path: Path) -> Path:
     parent = path.absolute().parent
     while not parent.exists():
         parent = parent.parent
+    return parent
+
+
+def _check_parent(path: Path, what: str) -> None:
+    parent = _existing_parent(path)
     if not parent.is_dir():
         raise OutputError(Errors.E053.format(path=path, what=what, parent=parent))
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -115,7 +150,8 @@ def atomic_path(target: PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary file path beside `target` to write to (creating the
     folder). On success it is renamed onto `target` with the permissions a
     plain open() would give (0666 minus the umask; mkstemp creates 0600); on
-    an exception it is deleted and `target` is untouched."""
+    an exception it is deleted and `target` is untouched; a full disk is an
+    OutputError (E055) that says so."""
     target = check_output_file(target)
     tmp = _new_temp(target, suffix, directory=False)
     try:
@@ -124,6 +160,10 @@ def atomic_path(target: PathLike, suffix: str = ".tmp") -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
+    except (OSError, RuntimeError) as err:
+        if _disk_full(err):
+            raise OutputError(Errors.E055.format(path=target)) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -87,6 +87,23 @@ def test_token_vectors_do_not_depend_on_the_batch():
         numpy.testing.assert_allclose(full.numpy(), bilm.char_cnn(ids).numpy(), atol=1e-6)
 
 
+def test_store_is_allocated_once():
+    """The store is allocated once (no copies, no freed blocks of many MiB
+    in a long embed run) and keeps the last `size` tokens."""
+    from spacy_elmo.bilm.token_cache import TokenCache
+
+    cache = TokenCache(5000)
+    cache.insert(["a", "b"], torch.ones(2, 8))
+    store = cache.store
+    assert tuple(store.shape) == (5000, 8)
+    for start in range(0, 6000, 1000):
+        words = [f"w{i}" for i in range(start, start + 1000)]
+        cache.insert(words, torch.arange(8000.0).reshape(1000, 8) + start)
+    assert cache.store.data_ptr() == store.data_ptr() and len(cache) == 5000
+    _, rows, misses = cache.lookup(["w5999", "w1000", "a"])
+    assert misses == [2] and cache.gather(rows, torch.device("cpu"))[:, 0].tolist() == [999 * 8.0 + 5000, 1000.0]
+
+
 def test_cache_is_bounded_lru():
     bilm = _random_bilm()
     sentences = _sentences(30)
