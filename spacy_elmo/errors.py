@@ -161,8 +161,6 @@ class Errors:
         "{parent} is a file, not a directory, so the {what} {path} cannot be "
         "created below it. Choose another path."
     )
-
-    # biLM execution (spacy_elmo.bilm: token cache, CUDA graphs)
     E054 = (
         "{path}: the {what} needs about {need} and {parent} has {free} free. Free "
         "some space or write it elsewhere{hint}."
@@ -172,6 +170,7 @@ class Errors:
         "free some space or write it elsewhere, then run again."
     )
 
+    # biLM execution (spacy_elmo.bilm: token cache, CUDA graphs)
     E060 = (
         "{key}: the token cache size must be an integer >= 0 (0 turns the cache "
         "off), not {value!r}."
@@ -220,6 +219,11 @@ class Errors:
         "the file cannot be read past this point. It may be truncated (an "
         "interrupted download or copy): re-create or fetch it again "
         "(`{tool} -t {path}` checks it)."
+    )
+    E098 = (
+        "{path} is a directory with no spaCy DocBin (.spacy) files in it. The "
+        "reader takes a token-per-line NER file, a .spacy file, or a directory "
+        "of .spacy files (searched as spacy.Corpus.v1 searches it). {hint}"
     )
 
     # Pretraining (spacy_elmo.training, `python -m spacy elmo pretrain`)
@@ -322,11 +326,6 @@ class Errors:
     )
 
     # word2vec -> spaCy static vectors (spacy_elmo/word2vec/)
-    E098 = (
-        "{path} is a directory with no spaCy DocBin (.spacy) files in it. The "
-        "reader takes a token-per-line NER file, a .spacy file, or a directory "
-        "of .spacy files (searched as spacy.Corpus.v1 searches it). {hint}"
-    )
     E100 = (
         "{path}: the file is empty. A word2vec file starts with a header "
         "'rows dims' (or directly with a row 'key v1 v2 ...')."

@@ -170,3 +170,19 @@ def test_other_errors_in_atomic_path_pass_through(tmp_path):
         with atomic_path(tmp_path / "o.txt"):
             raise RuntimeError("not about space")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("writer", ["atomic_path", "scratch_path", "atomic_dir"])
+def test_a_full_disk_is_one_clear_error_in_every_writer(tmp_path, writer):
+    """ENOSPC from Python, or inside an h5py message, while any of the three
+    writers is open: E055 naming the target, nothing left behind."""
+    import errno
+
+    from spacy_elmo.io import atomic
+
+    for fault in (OSError(errno.ENOSPC, "No space left on device"),
+                  RuntimeError("Can't write data (errno = 28, error message = 'No space left on device')")):
+        with pytest.raises(OutputError, match=r"out: the disk filled up while it was written"):
+            with getattr(atomic, writer)(tmp_path / "out"):
+                raise fault
+        assert list(tmp_path.iterdir()) == []

@@ -98,8 +98,8 @@ def embed_file(
     string; *Shape:* (n_layers + 1, n_tokens, dim) for "all", (n_tokens,
     dim) otherwise) and `sentence_to_index`, as AllenNLP's `elmo` command
     does. The output path, the free disk space and every input line are
-    checked before any embedding; the file is written to a temporary path and renamed when
-    complete.
+    checked before any embedding; the file is written to a temporary path
+    and renamed when complete.
 
     summary (Optional[InputSummary]): `scan_input(input_file)`, if done already.
     ranks (Optional[Ranks]): this process's share under torchrun (started).
@@ -110,8 +110,9 @@ def embed_file(
     output_file = check_output_file(output_file, "OUTPUT_FILE")
     summary = summary or scan_input(input_file)
     if ranks.is_main:
-        need = output_bytes(bilm, summary, settings) * (1 if ranks.world == 1 else 2)
-        check_free_space(output_file, need, "OUTPUT_FILE", hint=", or pass --top or --average" if settings.output == "all" else "")
+        need = output_bytes(bilm, summary, settings) * (1 if ranks.world == 1 else 2)  # parts, then the file
+        hint = ", or pass --top or --average" if settings.output == "all" else ""
+        check_free_space(output_file, need, "OUTPUT_FILE", hint=hint)
     if ranks.world == 1:
         with atomic_path(output_file, suffix=".hdf5.tmp") as tmp, h5py.File(tmp, "w") as handle:
             _embed_into(handle, bilm, summary, settings, ranks, progress)

@@ -66,12 +66,13 @@ def check_free_space(path: PathLike, n_bytes: int, what: str = "output file", hi
         )
 
 
-def _size(n_bytes: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n_bytes < 1024 or unit == "GiB":
-            return f"{n_bytes:,.0f} {unit}" if unit == "bytes" else f"{n_bytes:,.1f} {unit}"
-        n_bytes /= 1024
-    return ""
+def _size(n_bytes: int) -> str:
+    value, unit = float(n_bytes), "bytes"
+    for larger in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{n_bytes:,} bytes" if unit == "bytes" else f"{value:,.1f} {unit}"
 
 
 def _disk_full(err: BaseException) -> bool:
@@ -79,6 +80,17 @@ def _disk_full(err: BaseException) -> bool:
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return isinstance(err, (OSError, RuntimeError)) and "No space left on device" in str(err)
+
+
+@contextlib.contextmanager
+def _disk_full_is_an_error(target: Path) -> Iterator[None]:
+    """A full disk while writing `target` becomes an OutputError (E055)."""
+    try:
+        yield
+    except (OSError, RuntimeError) as err:
+        if _disk_full(err):
+            raise OutputError(Errors.E055.format(path=target)) from None
+        raise
 
 
 def _existing_parent(path: Path) -> Path:
@@ -155,15 +167,10 @@ def atomic_path(target: PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     target = check_output_file(target)
     tmp = _new_temp(target, suffix, directory=False)
     try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except (OSError, RuntimeError) as err:
-        if _disk_full(err):
-            raise OutputError(Errors.E055.format(path=target)) from None
-        raise
+        with _disk_full_is_an_error(target):
+            yield tmp
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -174,10 +181,12 @@ def scratch_path(target: PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary file path beside `target`, named like `atomic_path`'s
     (host and PID, so the next writer of `target` removes it if this process
     dies), and delete it on exit: for intermediate files, such as the
-    per-rank parts that `embed` merges into `target`."""
-    tmp = _new_temp(check_output_file(target), suffix, directory=False)
+    per-rank parts that `embed` merges into `target`. A full disk is E055."""
+    target = check_output_file(target)
+    tmp = _new_temp(target, suffix, directory=False)
     try:
-        yield tmp
+        with _disk_full_is_an_error(target):
+            yield tmp
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -188,27 +197,33 @@ def atomic_dir(target: PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside `target` to fill. On success it
     replaces `target` (an existing `target` directory is moved aside and
     deleted once the new one is in place; callers decide beforehand whether
-    it may be replaced); on an exception it is deleted."""
+    it may be replaced); on an exception it is deleted. A full disk is E055."""
     target = check_output_dir(Path(target))
     tmp = _new_temp(target, ".tmp", directory=True)
     try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())
-        if not target.exists():
-            os.replace(tmp, target)
-            return
-        old = _new_temp(target, ".old", directory=True)
-        os.rmdir(old)
-        os.replace(target, old)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            os.replace(old, target)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+        with _disk_full_is_an_error(target):
+            yield tmp
+            _replace_dir(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    """Put the finished directory `tmp` in place of `target`."""
+    os.chmod(tmp, 0o777 & ~_umask())
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    old = _new_temp(target, ".old", directory=True)
+    os.rmdir(old)
+    os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:
