@@ -13,7 +13,7 @@ from spacy_elmo.bilm.efml import EfmlBiLM
 from spacy_elmo.io.efml import architecture_path, load_efml_bilm, read_dic
 from spacy_elmo.io.weights import _entries
 
-from .efml_helpers import Reference, make_efml_model
+from efml_helpers import Reference, make_efml_model
 
 EDGE = [
     ["Le", "chat", "sat", "."],
