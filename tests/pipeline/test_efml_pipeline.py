@@ -14,7 +14,7 @@ import torch
 from spacy.tokens import Doc
 from typer.testing import CliRunner
 
-from conftest import ROOT
+from helpers import ROOT
 from spacy_elmo.cli._app import app
 from spacy_elmo.models.bilm import get_bilm
 
