@@ -523,6 +523,30 @@ class Errors:
     )
     E415 = "{path}: '{key}' holds non-finite values (NaN or inf); the model file is damaged."
 
+    # ELMoForManyLangs catalog (io/efml_models.py)
+    E420 = (
+        "Unknown ELMoForManyLangs model '{name}'. Use efml-<code> with one of "
+        "these ISO codes: {codes}; or pass the path of an unzipped model folder."
+    )
+    E421 = (
+        "{url}: the model archive is damaged ({err}); it was deleted from the "
+        "cache, so the next run downloads it again."
+    )
+    E422 = "{path}: the archive member '{name}' was not extracted: {why}. Nothing was extracted."
+    E424 = (
+        "{path}: the archive lacks {missing} (it holds {found}). It is not an "
+        "ELMoForManyLangs model zip."
+    )
+
+    # ElmoEmbedder (embedder.py)
+    E430 = "ElmoEmbedder(device={device!r}): not a torch device ({err}). Use \"cpu\", \"cuda\" or \"cuda:N\"."
+    E431 = "ElmoEmbedder batch_size is {value!r}: it must be an integer >= 1."
+    E432 = (
+        "ElmoEmbedder: sentence {index} is {value}, not a list of token strings. "
+        "Tokenize first: embed_sentence([\"Hello\", \"world\"]), "
+        "embed_batch([[\"Hello\", \"world\"], ...])."
+    )
+
 
 class Warnings:
     W001 = (

@@ -8,6 +8,7 @@ import srsly
 from ..bilm.model import BiLM
 from .download import resolve_weights
 from .efml import is_efml_dir, load_efml_bilm
+from .efml_models import fetch_efml_model, is_efml_name
 from .weights import load_bilm
 
 DATA_DIR = Path(__file__).parent.parent / "data"
@@ -29,14 +30,17 @@ def load_pretrained_bilm(
     """A BiLM in eval mode with its warm state set.
 
     weights (Optional[str]): preset name, directory with options.json +
-        weights.hdf5, or an ELMoForManyLangs model directory (io/efml.py).
+        weights.hdf5, an ELMoForManyLangs model directory (io/efml.py) or
+        a published one by name ("efml-fr", io/efml_models.py).
         Ignored when options_file and weight_file are given.
     strict (bool): weights holding LSTM layers, filters or highway layers that
         options.json does not name are an error; False loads only what the
         options name, with a warning (`io.weights.load_bilm`).
     """
-    if options_file is None and weight_file is None and weights is not None and is_efml_dir(weights):
-        bilm: BiLM = load_efml_bilm(weights)
+    if options_file is None and weight_file is None and is_efml_name(weights):
+        bilm: BiLM = load_efml_bilm(fetch_efml_model(str(weights)))
+    elif options_file is None and weight_file is None and weights is not None and is_efml_dir(weights):
+        bilm = load_efml_bilm(weights)
     else:
         options_path, weights_path = resolve_weights(
             weights, options_file=options_file, weight_file=weight_file
