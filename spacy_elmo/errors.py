@@ -369,7 +369,7 @@ class Errors:
     )
     E109 = (
         "{path}: reading a gensim model needs gensim. Install it with "
-        "pip install 'spacy-elmo[gensim]'."
+        "pip install gensim (or pip install '.[gensim]' in the checkout)."
     )
     E110 = (
         "{path}: the gensim object is a {type}, which has no word vectors. Pass a "
@@ -458,6 +458,33 @@ class Errors:
         "spacy-elmo.ConllNerCorpus.v1 needs a path: set [paths] train/dev or pass "
         "--paths.train / --paths.dev."
     )
+
+    # Nothing a user types destroys their data (io/guard.py, cli/)
+    E700 = (
+        "{out_what} {out} is {in_what} {inp} (the same file, or a file inside "
+        "it): writing it would destroy the input. Choose another {out_what}."
+    )
+    E701 = (
+        "{out_what} {out} holds {in_what} {inp}: the folder is replaced as a "
+        "whole, which would delete the input. Choose another {out_what}, or "
+        "move the input out of it."
+    )
+    E702 = (
+        "{what} {target} is being written by {holder}, which holds the lock "
+        "{lock}. Wait for that run to finish or stop it, or write to another "
+        "path. (A lock left by a killed run does not block: this one is held.)"
+    )
+    E703 = (
+        "{what} {path} holds a spaCy pipeline that this command did not write "
+        "(it has {found}). Pass --overwrite to replace it, or choose a new "
+        "{what}."
+    )
+    E704 = (
+        "'{lang}' is not a language code spaCy knows (LANG). Use an ISO code "
+        "such as en, de, fr or xx (multi-language); the codes are the folders "
+        "of spacy/lang."
+    )
+    E705 = "{what} {target}: cannot create its folder ({err}). Choose another {what}."
 
 
 class Warnings:

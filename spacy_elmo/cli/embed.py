@@ -1,12 +1,13 @@
 """`python -m spacy elmo embed`: AllenNLP's `elmo` command, for spaCy users
 (also under torchrun: `torchrun --nproc_per_node N -m spacy elmo embed ...`)."""
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
 import typer
 from wasabi import msg
 
-from ._app import app, parse_bool
+from ._app import app, exit_130_on_ctrl_c, parse_bool
 
 
 @app.command("embed")
@@ -38,6 +39,8 @@ def embed_cli(
     from ..embed.memory import bound_onednn_cache
     from ..errors import ElmoError, Errors
     from ..io.atomic import check_output_file
+    from ..io.download import is_url
+    from ..io.guard import check_not_inputs, output_lock
 
     bound_onednn_cache()  # before the model's first convolution
     ranks = Ranks.from_env()
@@ -57,14 +60,19 @@ def embed_cli(
             token_budget=token_budget,
         ).resolved(ranks.world, device.type)
         check_output_file(output_file, "OUTPUT_FILE")
-        summary = scan_input(input_file)
-        bilm = load_for_cli(weights, options_file, weight_file, device, strict=bool(strict))
-        if token_cache_size is not None:
-            bilm.set_token_cache(token_cache_size, key="--token-cache-size")
-        with ranks:
-            n_sents, n_tokens = embed_file(
-                input_file, output_file, bilm, settings, summary=summary, ranks=ranks
-            )
+        models = [("--weights", weights), ("--options-file", options_file), ("--weight-file", weight_file)]
+        inputs = [("INPUT_FILE", input_file)] + [(flag, p) for flag, p in models if p and not is_url(p) and Path(p).exists()]
+        check_not_inputs([("OUTPUT_FILE", output_file)], inputs)
+        lock = output_lock(output_file, "OUTPUT_FILE") if ranks.is_main else nullcontext()
+        with lock, exit_130_on_ctrl_c(f"{output_file} was not written"):
+            summary = scan_input(input_file)
+            bilm = load_for_cli(weights, options_file, weight_file, device, strict=bool(strict))
+            if token_cache_size is not None:
+                bilm.set_token_cache(token_cache_size, key="--token-cache-size")
+            with ranks:
+                n_sents, n_tokens = embed_file(
+                    input_file, output_file, bilm, settings, summary=summary, ranks=ranks
+                )
     except ElmoError as err:
         msg.fail(str(err), exits=1)
     if ranks.is_main:

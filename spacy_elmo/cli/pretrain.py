@@ -1,12 +1,13 @@
 """`python -m spacy elmo pretrain | evaluate-lm | dump-token-embeddings`."""
 import json
+from contextlib import nullcontext
 from typing import Optional
 from pathlib import Path
 
 import typer
 from wasabi import msg
 
-from ._app import app, parse_bool
+from ._app import EXIT_INTERRUPTED, app, exit_130_on_ctrl_c, is_main_process, parse_bool
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -29,16 +30,23 @@ def pretrain_cli(
     from spacy.cli._util import parse_config_overrides
 
     from ..errors import ElmoError
+    from ..io.atomic import check_output_dir
+    from ..io.guard import output_lock
+    from ..training.run_dir import check_not_run_outputs
     from ..training.settings import load_config, parse_settings
     from ..training.train import pretrain
 
     overrides = parse_config_overrides(ctx.args)
     try:
+        check_output_dir(output_dir, "OUTPUT_DIR")
+        check_not_run_outputs(output_dir, [("CONFIG_PATH", config_path)])
         settings = parse_settings(load_config(config_path, overrides), path=str(config_path))
-        result = pretrain(
-            settings, output_dir, gpu_id=gpu_id, resume=resume, overwrite=overwrite,
-            allow_data_change=allow_data_change,
-        )
+        lock = output_lock(output_dir, "OUTPUT_DIR") if is_main_process() else nullcontext()
+        with lock, exit_130_on_ctrl_c(f"nothing usable was saved in {output_dir}"):
+            result = pretrain(
+                settings, output_dir, gpu_id=gpu_id, resume=resume, overwrite=overwrite,
+                allow_data_change=allow_data_change,
+            )
     except ElmoError as err:
         msg.fail(str(err), exits=1)
     if result["interrupted"]:
@@ -46,6 +54,7 @@ def pretrain_cli(
             f"Interrupted at step {result['step']}: checkpoint and {output_dir / 'model-last'} saved. "
             f"Continue with the same command plus --resume."
         )
+        raise typer.Exit(EXIT_INTERRUPTED)
     else:
         msg.good(f"Trained {result['step']} steps ({result['tokens']:,} tokens): {output_dir / 'model-last'}")
 
@@ -66,6 +75,7 @@ def evaluate_lm_cli(
     pretrained biLM on a text file as one JSON object."""
     from ..errors import ElmoError
     from ..io.atomic import atomic_write_text, check_output_file
+    from ..io.guard import check_not_inputs, output_lock
     from ..training.checkpoint import load_model
     from ..training.data import expand_paths
     from ..training.evaluate import evaluate_lm
@@ -73,15 +83,18 @@ def evaluate_lm_cli(
     try:
         if output is not None:
             check_output_file(output, "--output file")
-        model, vocab = load_model(model_dir)
-        device = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
-        model.to(device)
-        result = evaluate_lm(
-            model, vocab, expand_paths(str(text_file), "TEXT_FILE"), batch_size, unroll,
-            max_line_chars=max_line_chars,
-        )
-        if output is not None:
-            atomic_write_text(output, json.dumps(result) + "\n")
+            check_not_inputs([("--output file", output)], [("MODEL_DIR", model_dir), ("TEXT_FILE", text_file)])
+        lock = output_lock(output, "--output file") if output is not None else nullcontext()
+        with lock, exit_130_on_ctrl_c("nothing was written"):
+            model, vocab = load_model(model_dir)
+            device = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
+            model.to(device)
+            result = evaluate_lm(
+                model, vocab, expand_paths(str(text_file), "TEXT_FILE"), batch_size, unroll,
+                max_line_chars=max_line_chars,
+            )
+            if output is not None:
+                atomic_write_text(output, json.dumps(result) + "\n")
     except ElmoError as err:
         msg.fail(str(err), exits=1)
     print(json.dumps(result))
@@ -100,6 +113,7 @@ def dump_token_embeddings_cli(
     that known words can skip the char CNN (bilm-tf's token-embedding cache)."""
     from ..errors import ElmoError, Errors, WeightsError
     from ..io.atomic import check_output_file
+    from ..io.guard import check_not_inputs, output_lock
     from ..io.weights import load_bilm
     from ..training.token_embeddings import dump_token_embeddings
 
@@ -108,10 +122,12 @@ def dump_token_embeddings_cli(
         weights = model_dir / "lm_weights.hdf5"
     try:
         check_output_file(output_file, "OUTPUT_FILE")
-        if not weights.exists():
-            raise WeightsError(Errors.E013.format(path=weights, hint="MODEL_DIR needs options.json and weights.hdf5."))
-        model = load_bilm(model_dir / "options.json", weights, strict=bool(strict))
-        n = dump_token_embeddings(model, vocab_file, output_file)
+        check_not_inputs([("OUTPUT_FILE", output_file)], [("MODEL_DIR", model_dir), ("VOCAB_FILE", vocab_file)])
+        with output_lock(output_file, "OUTPUT_FILE"), exit_130_on_ctrl_c(f"{output_file} was not written"):
+            if not weights.exists():
+                raise WeightsError(Errors.E013.format(path=weights, hint="MODEL_DIR needs options.json and weights.hdf5."))
+            model = load_bilm(model_dir / "options.json", weights, strict=bool(strict))
+            n = dump_token_embeddings(model, vocab_file, output_file)
     except ElmoError as err:
         msg.fail(str(err), exits=1)
     msg.good(f"Wrote {n} token embeddings to {output_file}")

@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 from wasabi import msg
 
-from ._app import app
+from ._app import app, exit_130_on_ctrl_c
 
 
 @app.command("init-vectors")
@@ -25,20 +25,25 @@ def init_vectors_cli(
     unicode_errors: str = typer.Option("strict", "--unicode-errors", help="Invalid UTF-8 in keys: strict (error), replace or ignore"),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow gensim .save() files: they are pickles and can run code when loaded"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar while reading"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT_DIR if it holds a spaCy pipeline that init-vectors did not write (e.g. a trained one)"),
     # fmt: on
 ):
     """Convert word2vec vectors (text, binary or gensim) to a spaCy pipeline
     directory with static vectors, like `spacy init vectors` but for every
     word2vec format, streaming and faster."""
     from ..errors import ElmoError
+    from ..io.atomic import check_output_dir
+    from ..io.guard import output_lock
     from ..word2vec.convert import init_vectors
 
     try:
-        nlp = init_vectors(
-            lang, vectors_path, output_dir, prune=prune, truncate=truncate, name=name,
-            lowercase=lowercase, dtype=dtype, fmt=fmt, unicode_errors=unicode_errors,
-            allow_pickle=allow_pickle, progress=progress,
-        )
+        check_output_dir(output_dir, "OUTPUT_DIR")
+        with output_lock(output_dir, "OUTPUT_DIR"), exit_130_on_ctrl_c(f"{output_dir} is as it was"):
+            nlp = init_vectors(
+                lang, vectors_path, output_dir, prune=prune, truncate=truncate, name=name,
+                lowercase=lowercase, dtype=dtype, fmt=fmt, unicode_errors=unicode_errors,
+                allow_pickle=allow_pickle, progress=progress, overwrite=overwrite,
+            )
     except ElmoError as err:
         msg.fail("Could not convert the vectors", str(err), exits=1)
     vectors = nlp.vocab.vectors
@@ -67,15 +72,19 @@ def train_word2vec_cli(
     # fmt: on
 ):
     """Train word2vec (gensim) on tokenized text and save it in word2vec
-    format, ready for `init-vectors`. Needs gensim: pip install 'spacy-elmo[gensim]'."""
+    format, ready for `init-vectors`. Needs gensim: pip install gensim."""
     from ..errors import ElmoError
+    from ..io.atomic import check_output_file
+    from ..io.guard import output_lock
     from ..word2vec.train import train_word2vec
 
     try:
-        n_words, dims = train_word2vec(
-            text_paths, output_path, size=size, window=window, min_count=min_count,
-            sg=sg, negative=negative, epochs=epochs, workers=workers, seed=seed, binary=binary,
-        )
+        check_output_file(output_path, "OUTPUT_PATH")
+        with output_lock(output_path, "OUTPUT_PATH"), exit_130_on_ctrl_c(f"{output_path} was not written"):
+            n_words, dims = train_word2vec(
+                text_paths, output_path, size=size, window=window, min_count=min_count,
+                sg=sg, negative=negative, epochs=epochs, workers=workers, seed=seed, binary=binary,
+            )
     except ElmoError as err:
         msg.fail("Could not train word2vec", str(err), exits=1)
     msg.good(f"Saved {n_words} x {dims} word2vec vectors", str(output_path))

@@ -2,7 +2,7 @@
 save them in word2vec format (text or binary) for `init-vectors`. The output
 path is checked before training and written all or nothing (io/atomic.py).
 
-gensim is optional (`pip install 'spacy-elmo[gensim]'`); it is imported only
+gensim is optional (`pip install gensim`, or `pip install '.[gensim]'` in the checkout); it is imported only
 here. The text is streamed from disk on every pass (gzip/bz2/xz by magic
 bytes), never held in memory.
 """
@@ -12,6 +12,7 @@ from typing import Iterable, Iterator, List, Sequence, Tuple, Union
 
 from ..errors import Errors, InputError
 from ..io.atomic import atomic_path, check_output_file
+from ..io.guard import check_not_inputs
 from ..io.text import check_input_file, numbered_lines
 
 PathLike = Union[str, Path]
@@ -72,6 +73,7 @@ def train_word2vec(
     """
     paths = [check_input_file(p, "Pass tokenized text files.") for p in text_paths]
     output_path = check_output_file(output_path, "OUTPUT_PATH")  # before hours of training
+    check_not_inputs([("OUTPUT_PATH", output_path)], [("TEXT_PATHS", p) for p in paths])
     try:
         from gensim.models import Word2Vec
     except ImportError:
