@@ -49,7 +49,9 @@ class Errors:
     )
     E012 = (
         "{path}: cannot read this file as HDF5 ({err}). It may be truncated or "
-        "corrupt (an interrupted download?): delete it and fetch it again."
+        "corrupt: a download in the cache (~/.cache/spacy-elmo or "
+        "$SPACY_ELMO_CACHE) is fetched again once deleted; a file of your own "
+        "must be a bilm-tf weights file, copied whole."
     )
     E013 = "{path}: the file does not exist. {hint}"
     E014 = "{path} is a directory, not a file. {hint}"
@@ -70,10 +72,7 @@ class Errors:
         "{url}: the sha256 of the downloaded file is {got}, expected {expected}. "
         "The download is corrupt or the file changed; nothing was kept."
     )
-    E022 = (
-        "Unknown ELMo weights '{name}'. Use a preset ({presets}), a directory "
-        "holding options.json + weights.hdf5, or options_file + weight_file."
-    )
+    E022 = "Unknown ELMo weights '{name}': not a preset, and no such folder. {looked_for}"
     E023 = (
         "Ambiguous ELMo weights: {why}. Pass either a preset name / directory, "
         "or both options_file and weight_file (local paths or URLs)."
@@ -196,9 +195,9 @@ class Errors:
         "width), and the width of its encode layer if it has one."
     )
     E093 = (
-        "spacy-elmo.ElmoEncoder.v1: {key} must be a positive integer, not "
+        "spacy-elmo.ElmoEncoder.v1: {key} must be an integer >= {least}, not "
         "{value!r}. Set [components.elmo.model] {key} (defaults: max_length = 256, "
-        "token_budget = 4096)."
+        "0: never cut; token_budget = 4096)."
     )
     E094 = (
         "The elmo component '{name}' has no labels: it only provides ELMo layers. "
@@ -485,6 +484,27 @@ class Errors:
         "of spacy/lang."
     )
     E705 = "{what} {target}: cannot create its folder ({err}). Choose another {what}."
+    E706 = (
+        "{path}: the file is UTF-16 (it starts with a UTF-16 byte order mark), "
+        "not UTF-8. Convert it: `iconv -f UTF-16 -t UTF-8 {path} > fixed.txt`."
+    )
+    E707 = (
+        "{path}, line {line}: a NUL byte, which no text holds: the file is "
+        "binary or UTF-16 (convert UTF-16 with `iconv -f UTF-16 -t UTF-8 {path} "
+        "> fixed.txt`). Pass a UTF-8 text file, one tokenized sentence per line."
+    )
+    E708 = "train-word2vec: {name} (--{flag}) is {value}, not in the range {low}..{high}."
+    E709 = "truncate (--truncate) is {value}: it is the number of rows to read, 0 (all) or more."
+    E710 = (
+        "{path}: the folder holds {found}, so which files are the biLM is "
+        "ambiguous. {looked_for}"
+    )
+    E711 = "{path}: the folder holds no model this package can load. {looked_for}"
+    E712 = (
+        "'{name}' is a {kind}, not an options + weights pair. Load it with "
+        "spacy_elmo.models.bilm.load_named_bilm (as the elmo component, embed "
+        "and dump-token-embeddings do)."
+    )
 
 
 class Warnings:

@@ -44,7 +44,7 @@ def fixture_bilm_dir(fixtures_dir, tmp_path_factory) -> Path:
 
 def _default_dim() -> int:
     """Width of one ELMo layer of the built-in default biLM (2 x projection)."""
-    from spacy_elmo.io.download import resolve_weights
+    from spacy_elmo.io.resolve import resolve_weights
     from spacy_elmo.io.weights import read_options
 
     return 2 * read_options(resolve_weights("default")[0]).projection_dim

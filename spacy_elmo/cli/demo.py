@@ -10,7 +10,7 @@ from ._app import app
 @app.command("demo")
 def demo_cli(
     # fmt: off
-    weights: Optional[str] = typer.Option("default", "--weights", "-w", help="Preset, weights directory or saved pipeline"),
+    weights: Optional[str] = typer.Option("default", "--weights", "-w", help="Preset, weights folder (options.json + weights.hdf5, or bilm-tf's published names) or saved spaCy pipeline with an elmo component"),
     vectors: Optional[str] = typer.Option(None, "--vectors", "-v", help="spaCy pipeline with static word vectors (e.g. from `init-vectors`) to compare with"),
     # fmt: on
 ):

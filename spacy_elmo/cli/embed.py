@@ -15,7 +15,7 @@ def embed_cli(
     # fmt: off
     input_file: Path = typer.Argument(..., help="Text file: one whitespace-tokenized sentence per line (gzip/bz2/xz too)", exists=True, dir_okay=False),
     output_file: Path = typer.Argument(..., help="HDF5 file to write (one dataset per line, key = line index, and sentence_to_index)"),
-    weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Preset (default, small, medium, original, original-5.5B), a directory with options.json + weights.hdf5, or a saved spaCy pipeline with an elmo component (default: 'default' unless both files are given)"),
+    weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Preset (default, small, medium, original, original-5.5B), a folder with options.json + weights.hdf5 (or one *options.json + one *.hdf5), or a saved spaCy pipeline with an elmo component (default: 'default' unless both files are given)"),
     options_file: Optional[str] = typer.Option(None, "--options-file", help="options.json (path or URL); with --weight-file, overrides --weights"),
     weight_file: Optional[str] = typer.Option(None, "--weight-file", help="weights.hdf5 (path or URL)"),
     all_layers: bool = typer.Option(False, "--all", help="Write all layers: (n_layers + 1, n_tokens, dim). Applies when none of --all, --top, --average is given"),
@@ -29,7 +29,7 @@ def embed_cli(
     token_budget: Optional[int] = typer.Option(None, "--token-budget", help="warm/reset: most padded tokens per batch, rows x (longest + 2); bounds memory [default: 4096]", min=1, show_default=False),
     token_cache_size: Optional[int] = typer.Option(None, "--token-cache-size", help="Distinct tokens whose char-CNN vectors are kept between batches (0: no cache; default: the biLM's, 50,000); the output is the same either way", min=0, show_default=False),
     strict: str = typer.Option("true", "--strict", parser=parse_bool, metavar="BOOL", help="false: load weights that hold more layers or filters than options.json names, using only what it names (with a warning)"),
-    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for the CPU; under torchrun each rank uses GPU gpu-id + LOCAL_RANK"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for the CPU; under torchrun each rank uses GPU gpu-id + LOCAL_RANK", min=-1),
     # fmt: on
 ):
     """Embed each line of INPUT_FILE with ELMo and write OUTPUT_FILE (HDF5),

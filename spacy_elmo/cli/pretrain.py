@@ -18,7 +18,7 @@ def pretrain_cli(
     ctx: typer.Context,  # extra arguments: config overrides, e.g. --paths.train data.txt
     config_path: Path = typer.Argument(..., help="Pretraining config, e.g. configs/bilm_tiny.cfg", exists=True, dir_okay=False),
     output_dir: Path = typer.Argument(..., help="Directory for model-last/, model-best/, checkpoints/, metrics.jsonl: new or without an earlier run (else --resume or --overwrite)"),
-    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU; under torchrun each process uses LOCAL_RANK"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU; under torchrun each process uses LOCAL_RANK", min=-1),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT_DIR/checkpoints/last.pt with identical results"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an earlier run in OUTPUT_DIR (checkpoints/, model-last/, model-best/, metrics.jsonl, vocab.txt, config.json) and train from scratch"),
     allow_data_change: bool = typer.Option(False, "--allow-data-change", help="With --resume: go on although data.train names other files than the checkpoint was trained on"),
@@ -64,10 +64,10 @@ def evaluate_lm_cli(
     # fmt: off
     model_dir: Path = typer.Argument(..., help="model-last/ or model-best/ written by `pretrain`", exists=True, file_okay=False),
     text_file: Path = typer.Argument(..., help="Whitespace-tokenized text, one sentence or line per row", exists=True, dir_okay=False),
-    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Rows evaluated in parallel (state carries within a row)"),
-    unroll: int = typer.Option(20, "--unroll", help="Tokens per window"),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Rows evaluated in parallel (state carries within a row)", min=1),
+    unroll: int = typer.Option(20, "--unroll", help="Tokens per window", min=1),
     max_line_chars: int = typer.Option(20_000, "--max-line-chars", help="Longest line accepted, in characters (longer lines are an error naming the line)", min=1),
-    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU", min=-1),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON object to this file (atomically)", dir_okay=False),
     # fmt: on
 ):
@@ -103,7 +103,7 @@ def evaluate_lm_cli(
 @app.command("dump-token-embeddings")
 def dump_token_embeddings_cli(
     # fmt: off
-    model_dir: Path = typer.Argument(..., help="Directory with options.json and weights.hdf5 (or lm_weights.hdf5)", exists=True, file_okay=False),
+    model_dir: Path = typer.Argument(..., help="Weights folder (options.json + weights.hdf5, or one *options.json + one *.hdf5) or a saved spaCy pipeline with an elmo component", exists=True, file_okay=False),
     vocab_file: Path = typer.Argument(..., help="Word list, one word a line, no duplicates", exists=True, dir_okay=False),
     output_file: Path = typer.Argument(..., help="hdf5 file to write, dataset 'embedding' (n_words, projection_dim)"),
     strict: str = typer.Option("true", "--strict", parser=parse_bool, metavar="BOOL", help="false: load weights that hold more layers or filters than options.json names, using only what it names (with a warning)"),
@@ -111,22 +111,17 @@ def dump_token_embeddings_cli(
 ):
     """Write the context-free char-CNN embedding of every word in a list, so
     that known words can skip the char CNN (bilm-tf's token-embedding cache)."""
-    from ..errors import ElmoError, Errors, WeightsError
+    from ..errors import ElmoError
     from ..io.atomic import check_output_file
     from ..io.guard import check_not_inputs, output_lock
-    from ..io.weights import load_bilm
+    from ..models.bilm import load_named_bilm
     from ..training.token_embeddings import dump_token_embeddings
 
-    weights = model_dir / "weights.hdf5"
-    if not weights.exists() and (model_dir / "lm_weights.hdf5").exists():
-        weights = model_dir / "lm_weights.hdf5"
     try:
         check_output_file(output_file, "OUTPUT_FILE")
         check_not_inputs([("OUTPUT_FILE", output_file)], [("MODEL_DIR", model_dir), ("VOCAB_FILE", vocab_file)])
         with output_lock(output_file, "OUTPUT_FILE"), exit_130_on_ctrl_c(f"{output_file} was not written"):
-            if not weights.exists():
-                raise WeightsError(Errors.E013.format(path=weights, hint="MODEL_DIR needs options.json and weights.hdf5."))
-            model = load_bilm(model_dir / "options.json", weights, strict=bool(strict))
+            model = load_named_bilm(str(model_dir), strict=bool(strict))
             n = dump_token_embeddings(model, vocab_file, output_file)
     except ElmoError as err:
         msg.fail(str(err), exits=1)

@@ -16,8 +16,8 @@ def init_vectors_cli(
     lang: str = typer.Argument(..., help="Language of the blank pipeline, e.g. en"),
     vectors_path: Path = typer.Argument(..., help="word2vec file: text (.txt/.vec, optionally .gz/.bz2/.xz), binary (.bin) or a gensim .kv/.model"),
     output_dir: Path = typer.Argument(..., help="Pipeline directory to write (use it as [initialize] vectors)"),
-    prune: int = typer.Option(-1, "--prune", "-p", help="Keep the first N rows (most frequent) and map the rest to their nearest kept row"),
-    truncate: int = typer.Option(0, "--truncate", "-t", help="Read only the first N rows"),
+    prune: Optional[int] = typer.Option(None, "--prune", "-p", help="Keep the first N rows (most frequent) and map the rest to their nearest kept row [default: keep all]", min=1, show_default=False),
+    truncate: int = typer.Option(0, "--truncate", "-t", help="Read only the first N rows (0: all)", min=0),
     name: Optional[str] = typer.Option(None, "--name", "-n", help="Name of the vectors, e.g. en_word2vec.vectors"),
     lowercase: bool = typer.Option(False, "--lowercase", help="Lowercase the keys (the first row of each lowercased key wins)"),
     dtype: str = typer.Option("float32", "--dtype", help="Storage type: float32 or float16"),
@@ -40,7 +40,7 @@ def init_vectors_cli(
         check_output_dir(output_dir, "OUTPUT_DIR")
         with output_lock(output_dir, "OUTPUT_DIR"), exit_130_on_ctrl_c(f"{output_dir} is as it was"):
             nlp = init_vectors(
-                lang, vectors_path, output_dir, prune=prune, truncate=truncate, name=name,
+                lang, vectors_path, output_dir, prune=-1 if prune is None else prune, truncate=truncate, name=name,
                 lowercase=lowercase, dtype=dtype, fmt=fmt, unicode_errors=unicode_errors,
                 allow_pickle=allow_pickle, progress=progress, overwrite=overwrite,
             )
@@ -61,7 +61,7 @@ def train_word2vec_cli(
     text_paths: List[Path] = typer.Argument(..., help="Whitespace-tokenized text files, one sentence or paragraph a line (.gz ok)"),
     output_path: Path = typer.Argument(..., help="word2vec file to write"),
     size: int = typer.Option(100, "--size", help="Vector dimensions"),
-    window: int = typer.Option(5, "--window", help="Context window"),
+    window: int = typer.Option(5, "--window", help="Context window: words on each side"),
     min_count: int = typer.Option(5, "--min-count", help="Ignore words rarer than this"),
     sg: bool = typer.Option(False, "--sg", help="Skip-gram (default: CBOW)"),
     negative: int = typer.Option(5, "--negative", help="Negative samples"),

@@ -2,20 +2,12 @@
 from pathlib import Path
 from typing import Optional, Union
 
-import spacy
 import torch
 
 from ..bilm.model import BiLM
 from ..errors import ElmoError, Errors
-from ..io.pretrained import load_pretrained_bilm
-from ..models.bilm import get_bilm
-from ..pipeline.elmo import Elmo
+from ..models.bilm import load_named_bilm
 from .ranks import Ranks
-
-
-def is_spacy_pipeline(path: Union[str, Path]) -> bool:
-    path = Path(path)
-    return path.is_dir() and (path / "config.cfg").exists() and (path / "meta.json").exists()
 
 
 def select_device(gpu_id: int, ranks: Ranks) -> torch.device:
@@ -40,9 +32,9 @@ def load_for_cli(
     *,
     strict: bool = True,
 ) -> BiLM:
-    """The biLM named on the command line, on `device` (a torch device, or a
-    GPU id with -1 for the CPU): a preset, a weights directory, a pair of
-    files, or the elmo component of a saved spaCy pipeline.
+    """The biLM named on the command line (`models.bilm.load_named_bilm`:
+    a preset, a weights folder, a pair of files, a saved spaCy pipeline), on
+    `device` (a torch device, or a GPU id with -1 for the CPU).
 
     strict (bool): see `io.weights.load_bilm` (a saved pipeline's biLM
         carries its options, so there is nothing to check).
@@ -51,14 +43,5 @@ def load_for_cli(
         device = select_device(device, Ranks())
     if weights is None and options_file is None and weight_file is None:
         weights = "default"
-    if options_file is None and weight_file is None and weights and is_spacy_pipeline(weights):
-        nlp = spacy.load(weights)
-        elmo = [c for _, c in nlp.pipeline if isinstance(c, Elmo)]
-        if not elmo:
-            raise ElmoError(Errors.E042.format(path=weights, pipes=nlp.pipe_names))
-        bilm = get_bilm(elmo[0].model)
-    else:
-        bilm = load_pretrained_bilm(
-            weights, options_file=options_file, weight_file=weight_file, strict=strict
-        )
+    bilm = load_named_bilm(weights, options_file=options_file, weight_file=weight_file, strict=strict)
     return bilm.to(device)

@@ -6,7 +6,7 @@ from typing import List, Optional
 import srsly
 
 from ..bilm.model import BiLM
-from .download import resolve_weights
+from .resolve import resolve_weights
 from .weights import load_bilm
 
 DATA_DIR = Path(__file__).parent.parent / "data"
@@ -27,8 +27,9 @@ def load_pretrained_bilm(
 ) -> BiLM:
     """A BiLM in eval mode with its warm state set.
 
-    weights (Optional[str]): preset name or directory with options.json +
-        weights.hdf5. Ignored when options_file and weight_file are given.
+    weights (Optional[str]): a preset name or a folder in the bilm-tf
+        layout (io/resolve.py); None when options_file and weight_file are
+        given.
     strict (bool): weights holding LSTM layers, filters or highway layers that
         options.json does not name are an error; False loads only what the
         options name, with a warning (`io.weights.load_bilm`).

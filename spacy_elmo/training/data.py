@@ -34,7 +34,7 @@ import torch
 
 from ..bilm.chars import BOS_TOKEN, EOS_TOKEN, CharEncoder
 from ..errors import Errors, InputError
-from ..io.text import numbered_lines
+from ..io.text import tokenized_lines
 from .vocab import Vocab
 
 IGNORE = -1
@@ -69,30 +69,20 @@ def iter_lines(
 ) -> Iterator[Tuple[int, List[str]]]:
     """(global line index, tokens) for this worker's non-empty lines.
 
-    Lines are decoded one at a time so that errors name the line: bad UTF-8,
-    a line over `max_line_chars`, a file without any token.
+    Lines come from `io.text.tokenized_lines` (errors name the line: bad
+    bytes, a line over `max_line_chars`); blank lines hold no sentence and
+    are skipped; a file without any token is an error.
     start (int): skip global lines before this index (resuming).
     """
     index = 0
     for path in paths:
         has_tokens = False
-        for number, raw in numbered_lines(path):
-            mine = index >= start and index % world_size == rank
-            index += 1
-            if not mine:
-                has_tokens = has_tokens or bool(raw.strip())
+        for _, tokens in tokenized_lines(path, max_line_chars=max_line_chars):
+            index += 1  # blank lines count: the index is the line's, across files
+            if not tokens:
                 continue
-            try:
-                text = raw.decode("utf8")
-            except UnicodeDecodeError as err:
-                raise InputError(Errors.E040.format(path=path, line=number, err=err)) from None
-            if len(text) > max_line_chars:
-                raise InputError(
-                    Errors.E202.format(path=path, line=number, n_chars=len(text), limit=max_line_chars)
-                )
-            tokens = text.split()
-            if tokens:
-                has_tokens = True
+            has_tokens = True
+            if index - 1 >= start and (index - 1) % world_size == rank:
                 yield index - 1, tokens
         if not has_tokens and start == 0:
             raise InputError(Errors.E201.format(path=path))

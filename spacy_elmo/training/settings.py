@@ -180,8 +180,9 @@ def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSett
             ok = check(value)
         if not ok:
             names = "/".join(k.__name__ for k in kind)
+            bound = {pos: " > 0", nonneg: " >= 0"}.get(check, "")  # the allowed range
             raise OptionsError(
-                Errors.E206.format(path=path, key=f"{section}.{key}", value=value, why=why or f"expected {names}")
+                Errors.E206.format(path=path, key=f"{section}.{key}", value=value, why=why or f"expected {names}{bound}")
             )
         return value
 
@@ -231,8 +232,8 @@ def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSett
         optimizer=get("training", "optimizer", (str,), lambda v: v in OPTIMIZERS, f"one of {OPTIMIZERS}"),
         learning_rate=get("training", "learning_rate", num, pos),
         adagrad_initial_accumulator=get("training", "adagrad_initial_accumulator", num, nonneg),
-        adam_beta1=get("training", "adam_beta1", num, lambda v: 0 <= v < 1),
-        adam_beta2=get("training", "adam_beta2", num, lambda v: 0 <= v < 1),
+        adam_beta1=get("training", "adam_beta1", num, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+        adam_beta2=get("training", "adam_beta2", num, lambda v: 0 <= v < 1, "a number in [0, 1)"),
         grad_clip=get("training", "grad_clip", num, nonneg, "0 (off) or a positive norm"),
         softmax=get("training", "softmax", (str,), lambda v: v in SOFTMAXES, f"one of {SOFTMAXES}"),
         n_samples=get("training", "n_samples", (int,), pos),

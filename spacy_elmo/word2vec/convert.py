@@ -133,6 +133,8 @@ def word2vec_to_vectors(
     """
     if dtype not in DTYPES:
         raise InputError(Errors.E107.format(what="dtype (--dtype)", options=DTYPES, value=dtype))
+    if truncate < 0:
+        raise InputError(Errors.E709.format(value=truncate))
     table = read_word2vec(
         path, fmt=fmt, truncate=truncate, unicode_errors=unicode_errors,
         lowercase=lowercase, allow_pickle=allow_pickle, progress=progress,

@@ -79,3 +79,30 @@ def test_the_folder_made_for_a_lock_goes_if_nothing_was_written(tmp_path):
     with output_lock(tmp_path / "a" / "out.txt"):
         (tmp_path / "a" / "out.txt").write_text("x")
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["out.txt"]
+
+
+def test_a_killed_runs_temporary_goes_with_the_next_write_into_its_folder(tmp_path):
+    """issue 23 item 8: any command writing into the folder removes it (here
+    another output name), once its writer's PID is gone."""
+    import signal
+    import warnings
+
+    from spacy_elmo.io.atomic import atomic_write_text
+
+    script = (
+        "import os, signal, sys\n"
+        "from spacy_elmo.io.atomic import atomic_path\n"
+        "with atomic_path(sys.argv[1], suffix='.hdf5.tmp') as tmp:\n"
+        "    tmp.write_bytes(b'half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "big.hdf5")])
+    assert proc.returncode == -signal.SIGKILL
+    (left,) = tmp_path.iterdir()
+    assert left.name.startswith(".big.hdf5.") and left.name.endswith(".hdf5.tmp")
+    with pytest.warns(UserWarning, match=rf"Removed .*{left.name}: a temporary file for .*big\.hdf5 left by process"):
+        atomic_write_text(tmp_path / "metrics.json", "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        atomic_write_text(tmp_path / "metrics.json", "{}")
