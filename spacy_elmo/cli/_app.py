@@ -45,6 +45,25 @@ def exit_130_on_ctrl_c(left: str) -> Iterator[None]:
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
+THREADS_HELP = (
+    "torch threads for this process; 0: torch's default, one per physical core. Processes "
+    "that share the cores should split them (2 processes on 8 cores: --threads 4 each)"
+)
+
+
+def threads_option() -> int:
+    """The `--threads N` option of every command that computes with torch."""
+    return typer.Option(0, "--threads", help=THREADS_HELP, min=0)
+
+
+def set_threads(threads: int) -> None:
+    """Use `threads` intra-op torch threads (0: leave torch's default)."""
+    if threads:
+        import torch  # heavy: only when a command runs
+
+        torch.set_num_threads(threads)
+
+
 def is_main_process() -> bool:
     """False in the ranks of a torchrun job other than rank 0, which write
     no output of their own (so they take no output lock)."""

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from wasabi import msg
 
-from ._app import app, exit_130_on_ctrl_c, parse_bool
+from ._app import app, exit_130_on_ctrl_c, parse_bool, set_threads, threads_option
 
 
 @app.command("embed")
@@ -30,6 +30,7 @@ def embed_cli(
     token_cache_size: Optional[int] = typer.Option(None, "--token-cache-size", help="Distinct tokens whose char-CNN vectors are kept between batches (0: no cache; default: the biLM's, 50,000); the output is the same either way", min=0, show_default=False),
     strict: str = typer.Option("true", "--strict", parser=parse_bool, metavar="BOOL", help="false: load weights that hold more layers or filters than options.json names, using only what it names (with a warning)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for the CPU; under torchrun each rank uses GPU gpu-id + LOCAL_RANK", min=-1),
+    threads: int = threads_option(),
     # fmt: on
 ):
     """Embed each line of INPUT_FILE with ELMo and write OUTPUT_FILE (HDF5),
@@ -43,6 +44,7 @@ def embed_cli(
     from ..io.guard import check_not_inputs, output_lock
 
     bound_onednn_cache()  # before the model's first convolution
+    set_threads(threads)
     ranks = Ranks.from_env()
     try:
         chosen = [flag for flag, on in (("--all", all_layers), ("--top", top), ("--average", average)) if on]

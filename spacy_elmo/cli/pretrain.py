@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from ._app import EXIT_INTERRUPTED, app, exit_130_on_ctrl_c, is_main_process, parse_bool
+from ._app import EXIT_INTERRUPTED, app, exit_130_on_ctrl_c, is_main_process, parse_bool, set_threads, threads_option
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -22,6 +22,7 @@ def pretrain_cli(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT_DIR/checkpoints/last.pt with identical results"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an earlier run in OUTPUT_DIR (checkpoints/, model-last/, model-best/, metrics.jsonl, vocab.txt, config.json) and train from scratch"),
     allow_data_change: bool = typer.Option(False, "--allow-data-change", help="With --resume: go on although data.train names other files than the checkpoint was trained on"),
+    threads: int = threads_option(),
     # fmt: on
 ):
     """Pretrain a character-CNN biLM on whitespace-tokenized text (one sentence
@@ -37,6 +38,7 @@ def pretrain_cli(
     from ..training.train import pretrain
 
     overrides = parse_config_overrides(ctx.args)
+    set_threads(threads)
     try:
         check_output_dir(output_dir, "OUTPUT_DIR")
         check_not_run_outputs(output_dir, [("CONFIG_PATH", config_path)])
@@ -69,6 +71,7 @@ def evaluate_lm_cli(
     max_line_chars: int = typer.Option(20_000, "--max-line-chars", help="Longest line accepted, in characters (longer lines are an error naming the line)", min=1),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU", min=-1),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON object to this file (atomically)", dir_okay=False),
+    threads: int = threads_option(),
     # fmt: on
 ):
     """Print the exact (full-softmax) forward, backward and mean perplexity of a
@@ -80,6 +83,7 @@ def evaluate_lm_cli(
     from ..training.data import expand_paths
     from ..training.evaluate import evaluate_lm
 
+    set_threads(threads)
     try:
         if output is not None:
             check_output_file(output, "--output file")
@@ -107,6 +111,7 @@ def dump_token_embeddings_cli(
     vocab_file: Path = typer.Argument(..., help="Word list, one word a line, no duplicates", exists=True, dir_okay=False),
     output_file: Path = typer.Argument(..., help="hdf5 file to write, dataset 'embedding' (n_words, projection_dim)"),
     strict: str = typer.Option("true", "--strict", parser=parse_bool, metavar="BOOL", help="false: load weights that hold more layers or filters than options.json names, using only what it names (with a warning)"),
+    threads: int = threads_option(),
     # fmt: on
 ):
     """Write the context-free char-CNN embedding of every word in a list, so
@@ -117,6 +122,7 @@ def dump_token_embeddings_cli(
     from ..models.bilm import load_named_bilm
     from ..training.token_embeddings import dump_token_embeddings
 
+    set_threads(threads)
     try:
         check_output_file(output_file, "OUTPUT_FILE")
         check_not_inputs([("OUTPUT_FILE", output_file)], [("MODEL_DIR", model_dir), ("VOCAB_FILE", vocab_file)])

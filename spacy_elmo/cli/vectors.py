@@ -66,7 +66,7 @@ def train_word2vec_cli(
     sg: bool = typer.Option(False, "--sg", help="Skip-gram (default: CBOW)"),
     negative: int = typer.Option(5, "--negative", help="Negative samples"),
     epochs: int = typer.Option(5, "--epochs", help="Passes over the text"),
-    workers: int = typer.Option(1, "--workers", help="Training threads (1 is reproducible with --seed)"),
+    workers: int = typer.Option(1, "--workers", "--threads", help="Training threads, gensim's workers (1 is reproducible with --seed)"),
     seed: int = typer.Option(1, "--seed", help="Random seed"),
     binary: bool = typer.Option(False, "--binary", help="Write the binary word2vec format instead of text"),
     # fmt: on

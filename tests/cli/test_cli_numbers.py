@@ -92,3 +92,20 @@ def test_pretrain_batch_size_zero_names_the_range(tmp_path, text):
     result = runner.invoke(app, ["pretrain", cfg, str(tmp_path / "out"), "--paths.train", str(text),
                                  "--training.batch_size", "0"])
     assert result.exit_code == 1 and "training.batch_size' has the invalid value 0: expected int > 0" in said(result)
+
+
+@pytest.mark.parametrize("command", [
+    ["embed", "IN", "OUT"], ["evaluate-lm", "DIR", "IN"], ["dump-token-embeddings", "DIR", "IN", "OUT"],
+    ["pretrain", "IN", "OUT"], ["demo"],
+])
+def test_threads_on_every_command_that_computes(tmp_path, text, command, monkeypatch):
+    """issue 23 item 7: --threads N (0: torch's default) reaches torch."""
+    import torch
+
+    args = [{"IN": str(text), "OUT": str(tmp_path / "out.hdf5"), "DIR": str(tmp_path)}.get(a, a) for a in command]
+    result = runner.invoke(app, [*args, "--threads", "-1"])
+    assert out_of_range(result, "-1", 0), result.output
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    result = runner.invoke(app, [*args, "--threads", "3"])
+    assert calls and calls[0] == 3, result.output
