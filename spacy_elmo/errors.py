@@ -284,11 +284,6 @@ class Errors:
         "than the config's [model] ({diff}). Make [model] match its options.json, "
         "or start from a random init with training.init_model = null."
     )
-    E216 = (
-        "{path}: [training] mixed_precision is now [training] precision, with the "
-        "component's vocabulary: \"fp32\" (exact; was \"no\"), \"tf32\", \"bf16\" or "
-        "\"fp16\". Rename the key (you set {value!r})."
-    )
     E220 = "{where}: [{section}] has no key '{key}'. {advice}"
     E221 = (
         "{where}: a pretraining config has no section [{section}]. {advice}Its "
@@ -489,11 +484,6 @@ class Warnings:
     )
 
     # Pretraining
-    W200 = (
-        "{path}: the checkpoint has no record of its training files (it was "
-        "written by an older spacy-elmo), so resuming cannot check that "
-        "data.train names the same files. The next checkpoint records them."
-    )
     W201 = (
         "{path}: resuming on other training files than the checkpoint's "
         "(--allow-data-change): {diff}. The run goes on from the checkpoint's "

@@ -50,7 +50,7 @@ class TrainSettings:
     eval_max_windows: int
     checkpoint_every: int
     precision: str
-    init_model: Optional[str] = None
+    init_model: Optional[str]
 
 
 @dataclass
@@ -164,8 +164,6 @@ def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSett
     config (Dict[str, Any]): the interpolated config.
     path (str): where it came from, for messages.
     """
-    if isinstance(config.get("training"), dict) and "mixed_precision" in config["training"]:
-        raise OptionsError(Errors.E216.format(path=path, value=config["training"]["mixed_precision"]))
     _check_keys(config, path)
 
     def get(section: str, key: str, kind: Tuple[type, ...], check=None, why: str = "") -> Any:
@@ -241,10 +239,8 @@ def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSett
         eval_max_windows=get("training", "eval_max_windows", (int,), nonneg, "0 (whole dev set) or more"),
         checkpoint_every=get("training", "checkpoint_every", (int,), nonneg),
         precision=get("training", "precision", (str,), lambda v: v in PRECISIONS, f"one of {PRECISIONS}"),
+        init_model=get("training", "init_model", (str, type(None)), why="a model directory or null"),
     )
-    # optional: configs written before it existed start from a random init
-    if "init_model" in config["training"]:  # [training] is a dict: its keys were read above
-        training.init_model = get("training", "init_model", (str, type(None)), why="a model directory or null")
     if training.init_model is not None and data.vocab is not None:
         raise OptionsError(
             Errors.E206.format(

@@ -73,15 +73,11 @@ def test_elmo_bilm_v1_mixed_precision_maps_to_v2_precision():
         build_elmo_bilm_v2(weights=None, precision="fp64")
 
 
-def test_pretraining_precision_key_and_the_renamed_one():
+def test_pretraining_precision_key():
     config = Config().from_disk(TINY_CFG, interpolate=False)
     config["paths"]["train"] = "x.txt"
     settings = parse_settings(config.interpolate())
     assert settings.training.precision == "fp32"
-    config["training"]["mixed_precision"] = "no"
-    del config["training"]["precision"]
-    with pytest.raises(OptionsError, match="mixed_precision is now \\[training\\] precision"):
-        parse_settings(config.interpolate())
 
 
 def test_bilm_char_ids_is_the_one_encoder():
