@@ -5,7 +5,7 @@ as the parameters, so a saved pipeline rebuilds the biLM without the original
 options.json / weights.hdf5.
 """
 import io
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import srsly
 import torch
@@ -202,7 +202,8 @@ def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Call
 
 def _split(model: Model, layers: torch.Tensor, n_tokens: torch.Tensor) -> OutT:
     """(batch, L, seq, dim) tensor -> per row (L, n_tokens, dim) arrays."""
-    arrays = torch2xp(layers.float()) if layers.device.type != "cpu" else layers.float().numpy()
+    # numpy on the CPU, cupy on a GPU
+    arrays: Any = torch2xp(layers.float()) if layers.device.type != "cpu" else layers.float().numpy()
     return [arrays[i, :, : int(n)] for i, n in enumerate(n_tokens.tolist())]
 
 

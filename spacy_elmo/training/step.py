@@ -16,7 +16,7 @@ DistributedDataParallel the step is always eager (DDP's gradient hooks would
 have to be captured too).
 """
 import warnings
-from typing import Optional, Tuple
+from typing import Optional, Tuple, cast
 
 import torch
 
@@ -63,7 +63,7 @@ class TrainStep:
         self.device = next(model.parameters()).device
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.graphs_wanted = cuda_graphs and self.device.type == "cuda" and self.net is model
-        self.recurrence: Optional[torch.nn.Module] = None  # the graphed callable, once captured
+        self.recurrence: Optional[Recurrence] = None  # the graphed callable, once captured
         self.disabled: Optional[str] = None  # why graphs are off, once they failed
 
     def __call__(self, batch: Batch, state: LstmState) -> StepResult:
@@ -103,7 +103,8 @@ class TrainStep:
             recurrence = Recurrence(self.model.bilm.lstm)
             recurrence.train(self.model.training)
             with autocast(self.precision, self.device.type, cache_enabled=False):
-                self.recurrence = torch.cuda.make_graphed_callables(recurrence, sample)
+                # the module itself, its forward and backward replaced by the graphs
+                self.recurrence = cast(Recurrence, torch.cuda.make_graphed_callables(recurrence, sample))
         except Exception as err:  # capture is best effort: the eager step is the same computation
             self.disabled = f"{type(err).__name__}: {err}"
             self.recurrence = None

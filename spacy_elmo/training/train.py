@@ -233,7 +233,7 @@ def _train(
             # lets tests check that DDP kept every worker's parameters identical
             "param_sum": float(sum(p.detach().double().sum() for p in model.parameters())),
         }
-        workers = [worker]
+        workers: List[Any] = [worker]
         if world_size > 1:
             workers = [None] * world_size
             dist.all_gather_object(workers, worker)
@@ -295,7 +295,7 @@ def _train(
                 dist.all_reduce(flag, op=dist.ReduceOp.MAX)
                 if int(flag):
                     break
-            elif batch is None:
+            if batch is None:
                 break
             loss, sums, n, state = train_step(batch, state)
             step += 1
