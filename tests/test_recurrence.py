@@ -223,3 +223,92 @@ def test_cuda_graphs_carry_mode_and_exact_vs_cpu():
         b, _ = gpu.embed_sentences(sentences[start : start + 6], mode="carry")
         assert float((a - b.cpu()).abs().max()) <= 2e-5
     assert gpu.cuda_graphs.replays == 4 and gpu.cuda_graphs.disabled is None
+
+
+@pytest.mark.parametrize("with_state", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_packed_loop_matches_the_autograd_loop(with_state, threads):
+    """Inference (no autograd) runs the packed per-direction loop, the two
+    directions in two threads; training runs the batched autograd loop. Same
+    outputs and final states; torch's thread count is left as it was."""
+    bilm = _model()
+    tokens, lengths = _batch(9, 11, 24, seed=4)
+    lengths[3] = 1
+    state = None
+    if with_state:
+        g = torch.Generator().manual_seed(6)
+        state = (torch.randn(2, 2, 9, 24, generator=g), torch.randn(2, 2, 9, 48, generator=g))
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            packed, (h1, c1) = bilm.lstm(tokens, lengths, state)
+        assert torch.get_num_threads() == threads
+        seen = []
+        import threading
+
+        thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert seen == [threads]  # a thread started later inherits the caller's count
+    finally:
+        torch.set_num_threads(saved)
+    reference, (h2, c2) = bilm.lstm(tokens, lengths, state)  # grad enabled: the autograd loop
+    assert reference[0].requires_grad and not packed[0].requires_grad
+    worst = max(float((a - b).abs().max()) for a, b in zip(packed + [h1, c1], reference + [h2, c2]))
+    assert worst <= 1e-6, worst
+    for layer in packed:
+        assert not layer[torch.arange(11) >= lengths[:, None]].any()
+
+
+def _casts_of(weights, fn):
+    """How many times `fn` casts one of `weights` (a view of its storage) to
+    bfloat16: every aten cast, autocast's included."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    storages = {w.untyped_storage().data_ptr() for w in weights}
+    count = [0]
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in (torch.ops.aten._to_copy.default, torch.ops.aten.to.dtype,
+                        torch.ops.aten.to.dtype_layout, torch.ops.aten.copy_.default):
+                copy = func is torch.ops.aten.copy_.default
+                src = args[1] if copy else args[0]
+                dtype = args[0].dtype if copy else (args[1] if func is torch.ops.aten.to.dtype else kwargs.get("dtype"))
+                if dtype == torch.bfloat16 and src.dtype == torch.float32 and \
+                        src.untyped_storage().data_ptr() in storages:
+                    count[0] += 1
+            return func(*args, **kwargs)
+
+    with Count():
+        fn()
+    return count[0]
+
+
+@pytest.fixture
+def one_thread():
+    """Dispatch modes see the caller's thread only: run both directions there."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(saved)
+
+
+def test_bf16_weights_are_cast_once_not_at_every_step(one_thread):
+    bilm = _model()
+    weights = [p[d] for layer in bilm.lstm.layers for p in (layer.weight_ih, layer.weight_hh, layer.weight_proj)
+               for d in (0, 1)]
+    sentences = _sentences(6)
+    n = len(weights)
+    first = _casts_of(weights, lambda: bilm.embed_sentences(sentences, mode="reset", precision="bf16"))
+    assert first == n  # each direction's W_ih, W_hh, W_proj once
+    assert _casts_of(weights, lambda: bilm.embed_sentences(sentences, mode="reset", precision="bf16")) == 0
+    with torch.no_grad():
+        bilm.lstm.layers[0].weight_hh.mul_(0.5)  # an update: the casts are refreshed, in place
+    assert _casts_of(weights, lambda: bilm.embed_sentences(sentences, mode="reset", precision="bf16")) == 6
+    # With autograd (fine-tuning, pretraining): once per forward, not per step.
+    ids = bilm.char_ids(sentences)
+    with precision_scope("bf16", "cpu"):
+        assert _casts_of(weights, lambda: bilm(ids)) == 3 * len(bilm.lstm.layers)  # each parameter once

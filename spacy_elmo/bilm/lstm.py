@@ -13,12 +13,14 @@ graph can replay them (cuda_graphs.py; pretraining's step.py). `StepPlan` says
 which; `lstm_cell` is the one cell both use.
 """
 from dataclasses import dataclass
-from typing import List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import torch
 from torch import nn
 
 from .config import BiLMConfig
+from .precision import compute_dtype
+from .packed import DIRECTIONS, DirectionWeights, Packing, gather_layers, recur
 
 # (h, c) per layer and direction. *Shape:* (n_layers, 2, batch, projection_dim),
 # (n_layers, 2, batch, lstm_dim)
@@ -48,14 +50,56 @@ class BiLstmLayer(nn.Module):
         self.cell_clip = cell_clip
         self.proj_clip = proj_clip
         d4 = 4 * lstm_dim
-        self.weight_ih = nn.Parameter(torch.zeros(2, input_dim, d4))  # x @ W (TF orientation)
-        self.weight_hh = nn.Parameter(torch.zeros(2, projection_dim, d4))
+        # The gate weights in torch's orientation (out, in), as nn.LSTM: x @ W.T,
+        # twice the speed of x @ W at 64 rows on an Intel Xeon (the same on an
+        # AMD EPYC). The projection keeps bilm-tf's (in, out): as fast, and its
+        # summation order stays within 1e-6 of bilm-tf on the fixture (x @ W.T: 1.2e-6).
+        self.weight_ih = nn.Parameter(torch.zeros(2, d4, input_dim))
+        self.weight_hh = nn.Parameter(torch.zeros(2, d4, projection_dim))
         self.bias = nn.Parameter(torch.zeros(2, d4))
         self.weight_proj = nn.Parameter(torch.zeros(2, lstm_dim, projection_dim))
         forget = torch.zeros(d4)
         forget[2 * lstm_dim : 3 * lstm_dim] = 1.0
         self.register_buffer("forget_bias", forget, persistent=False)
+        self.casts = 0  # weight casts to another dtype so far (tests check they happen once)
+        self._cast: Dict[Tuple[torch.dtype, int], Tuple[Tuple, List[torch.Tensor]]] = {}
         self.reset_parameters()
+
+    def compute_weights(self, direction: int, dtype: torch.dtype) -> DirectionWeights:
+        """One direction's (W_ih, W_hh, bias + forget bias, W_proj) in `dtype`,
+        for the loops that run without autograd. Casts are kept and reused
+        until a parameter changes (its version or storage), and refreshed in
+        place, so a CUDA graph that reads them sees the new values."""
+        params = (self.weight_ih, self.weight_hh, self.bias, self.weight_proj)
+        with torch.no_grad():
+            if dtype == self.weight_ih.dtype:
+                w_ih, w_hh, bias, w_proj = (p[direction] for p in params)
+                return w_ih, w_hh, bias + self.forget_bias, w_proj
+            key = (dtype, direction)
+            signature = tuple((p.data_ptr(), p._version, p.device) for p in params)
+            cached = self._cast.get(key)
+            if cached is None or cached[0] != signature:
+                values = [p[direction] for p in params]
+                values[2] = values[2] + self.forget_bias
+                if cached is not None and all(a.shape == b.shape for a, b in zip(cached[1], values)) and \
+                        cached[1][0].device == values[0].device:
+                    for old, new in zip(cached[1], values):
+                        old.copy_(new)
+                    tensors = cached[1]
+                else:
+                    tensors = [v.to(dtype, copy=True) for v in values]
+                self.casts += 1
+                self._cast[key] = (signature, tensors)
+            return tuple(self._cast[key][1])  # type: ignore[return-value]
+
+    def _apply(self, fn, *args, **kwargs):
+        self._cast.clear()  # .to(), .cuda(), .half(): the casts follow the parameters anew
+        return super()._apply(fn, *args, **kwargs)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_cast"] = {}
+        return state
 
     def reset_parameters(self) -> None:
         bound = 1.0 / (self.lstm_dim**0.5)
@@ -78,18 +122,22 @@ class BiLstmLayer(nn.Module):
         """
         n_dir, batch, seq, _ = inputs.shape
         d = self.lstm_dim
+        dtype = compute_dtype(inputs)
+        # Weights in the compute dtype once per call (autocast would cast
+        # them again at every step), as (in, out) for bmm.
+        w_ih, w_hh = (w.to(dtype).transpose(1, 2) for w in (self.weight_ih, self.weight_hh))
+        w_proj = self.weight_proj.to(dtype)
+        bias = (self.bias + self.forget_bias).to(dtype).unsqueeze(1)
         # One big matmul for the input part of all steps: (2, batch * seq, 4d)
-        pre = torch.bmm(inputs.reshape(n_dir, batch * seq, -1), self.weight_ih)
-        pre = (pre + (self.bias + self.forget_bias).unsqueeze(1)).view(n_dir, batch, seq, 4 * d)
-        out = inputs.new_zeros(n_dir, batch, seq, self.projection_dim)
-        h, c = h0, c0
+        pre = torch.baddbmm(bias, inputs.reshape(n_dir, batch * seq, -1).to(dtype), w_ih).view(n_dir, batch, seq, 4 * d)
+        out = inputs.new_zeros(n_dir, batch, seq, self.projection_dim, dtype=dtype)
+        h, c = h0.to(dtype), c0
         for t in range(seq):
             n = plan.batch_sizes[t] if plan.batch_sizes is not None else batch
             if plan.keep is not None and (plan.reset_steps is None or t in plan.reset_steps):
-                h, c = h * plan.keep[t], c * plan.keep[t]
+                h, c = h * plan.keep[t].to(h.dtype), c * plan.keep[t]
             hidden, cell = lstm_cell(
-                pre[:, :n, t], h[:, :n], c[:, :n], self.weight_hh, self.weight_proj,
-                self.cell_clip, self.proj_clip,
+                pre[:, :n, t], h[:, :n], c[:, :n], w_hh, w_proj, self.cell_clip, self.proj_clip,
             )
             if plan.active is not None:  # static: every row steps, finished rows keep their state
                 active = plan.active[t]  # (1, batch, 1)
@@ -121,6 +169,7 @@ def lstm_cell(
     pre (torch.Tensor): input part of the gates, x W_ih + b + forget bias,
         *Shape:* (2, n, 4 * lstm_dim), gate order (i, j, f, o).
     h, c (torch.Tensor): *Shape:* (2, n, projection_dim), (2, n, lstm_dim)
+    weight_hh, weight_proj (torch.Tensor): (in, out) *Shape:* (2, p, 4d), (2, d, p).
     RETURNS (Tuple[Tensor, Tensor]): the new h *Shape:* (2, n, projection_dim)
         and c *Shape:* (2, n, lstm_dim).
     """
@@ -130,7 +179,7 @@ def lstm_cell(
     if cell_clip is not None:
         cell = cell.clamp(-cell_clip, cell_clip)
     # (2, n, d) @ (2, d, p) -> (2, n, p)
-    hidden = torch.bmm(torch.sigmoid(o) * torch.tanh(cell), weight_proj)
+    hidden = torch.bmm((torch.sigmoid(o) * torch.tanh(cell)).to(weight_proj.dtype), weight_proj)
     if proj_clip is not None:
         hidden = hidden.clamp(-proj_clip, proj_clip)
     return hidden, cell
@@ -222,6 +271,8 @@ class BiLstm(nn.Module):
             state = self.zero_state(batch, tokens)
         if static:
             return self._forward_static(tokens, lengths.to(tokens.device), state)
+        if not torch.is_grad_enabled():
+            return self._forward_packed(tokens, lengths, state)
         lengths_cpu = lengths.cpu()
         sorted_lengths, order = torch.sort(lengths_cpu, descending=True, stable=True)
         longest = int(sorted_lengths[0]) if batch else 0
@@ -238,6 +289,45 @@ class BiLstm(nn.Module):
         unsort = torch.argsort(order_dev)
         layer_outputs = [_to_reading_order(o, rev_index).index_select(0, unsort) for o in outs]
         return layer_outputs, (h_final.index_select(2, unsort), c_final.index_select(2, unsort))
+
+    def _forward_packed(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, state: LstmState
+    ) -> Tuple[List[torch.Tensor], LstmState]:
+        """`forward` without autograd: each direction's stack over packed
+        rows (packed.py), the two stacks in two threads on a multi-core CPU."""
+        batch, seq, p = tokens.shape
+        if batch == 0 or seq == 0:
+            return self._forward_static(tokens, lengths.to(tokens.device), state)
+        packing = Packing.from_lengths(lengths, seq, tokens.device)
+        dtype = compute_dtype(tokens)
+        flat = tokens.reshape(batch * seq, p)
+        h_all = state[0].index_select(2, packing.order)
+        c_all = state[1].index_select(2, packing.order)
+
+        def stack(direction: int):
+            x = flat.index_select(0, packing.sources[direction]).to(dtype)
+            outs, hs, cs = [], [], []
+            for index, layer in enumerate(self.layers):
+                out, c = recur(
+                    x, packing.batch_sizes, packing.offsets, h_all[index, direction], c_all[index, direction],
+                    layer.compute_weights(direction, dtype), layer.cell_clip, layer.proj_clip,
+                )
+                hs.append(out.index_select(0, packing.last))
+                cs.append(c)
+                if index > 0 and self.config.use_skip_connections:
+                    out.add_(x)
+                outs.append(out)
+                x = out
+            return outs, torch.stack(hs), torch.stack(cs)
+
+        (f_out, f_h, f_c), (b_out, b_h, b_c) = DIRECTIONS.run(
+            lambda: stack(0), lambda: stack(1), parallel=tokens.device.type == "cpu"
+        )
+        unsort = torch.argsort(packing.order)
+        h = torch.stack([f_h, b_h], 1).index_select(2, unsort).to(state[0].dtype)
+        c = torch.stack([f_c, b_c], 1).index_select(2, unsort).to(state[1].dtype)
+        layers = gather_layers(list(zip(f_out, b_out)), packing, batch, seq)
+        return layers, (h, c)
 
     def _forward_static(
         self, tokens: torch.Tensor, lengths: torch.Tensor, state: LstmState
@@ -281,7 +371,7 @@ class BiLstm(nn.Module):
             final_c.append(c)
             outputs.append(out)
             inputs = out
-        return outputs, (torch.stack(final_h), torch.stack(final_c))
+        return outputs, (torch.stack(final_h).to(h_all.dtype), torch.stack(final_c).to(c_all.dtype))
 
 
 def _reversal(lengths: torch.Tensor, seq: int, dim: int) -> torch.Tensor:
