@@ -1,15 +1,13 @@
+"""Fixtures for the whole suite; the functions behind them are in helpers.py."""
 from pathlib import Path
 
 import pytest
+import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
-FIXTURES = SHARED_DATA / "allennlp-elmo-fixtures"
+from helpers import SHARED_DATA, fixture_bilm_path, load_fixture_bilm
 
 
 def pytest_collection_modifyitems(config, items):
-    import torch
-
     if not torch.cuda.is_available():
         skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
         for item in items:
@@ -30,43 +28,24 @@ def fixtures_dir(shared_data) -> Path:
 
 
 @pytest.fixture(scope="session")
-def fixture_bilm_dir(fixtures_dir, tmp_path_factory) -> Path:
+def fixture_bilm_dir(shared_data) -> Path:
     """The AllenNLP fixture biLM as a weights directory (options.json +
     weights.hdf5), usable as `weights = DIR` in configs. Tests use it where
     a tiny, fast biLM is enough."""
-    import shutil
-
-    out = tmp_path_factory.mktemp("fixture_bilm")
-    shutil.copyfile(fixtures_dir / "options.json", out / "options.json")
-    shutil.copyfile(fixtures_dir / "lm_weights.hdf5", out / "weights.hdf5")
-    return out
+    return Path(fixture_bilm_path())
 
 
-def _default_dim() -> int:
-    """Width of one ELMo layer of the built-in default biLM (2 x projection)."""
-    from spacy_elmo.io.download import resolve_weights
-    from spacy_elmo.io.weights import read_options
-
-    return 2 * read_options(resolve_weights("default")[0]).projection_dim
+@pytest.fixture(scope="module")
+def fixture_model(shared_data):
+    """The fixture biLM as a model, one a module (tests change its cache)."""
+    return load_fixture_bilm()
 
 
-DEFAULT_DIM = _default_dim()
-
-
-_FIXTURE_BILM = None
-
-
-def fixture_bilm_path() -> str:
-    """Like the fixture_bilm_dir fixture, for module-level config strings."""
-    global _FIXTURE_BILM
-    if _FIXTURE_BILM is None:
-        import atexit
-        import shutil
-        import tempfile
-
-        out = Path(tempfile.mkdtemp(prefix="fixture_bilm_"))
-        atexit.register(shutil.rmtree, out, True)
-        shutil.copyfile(FIXTURES / "options.json", out / "options.json")
-        shutil.copyfile(FIXTURES / "lm_weights.hdf5", out / "weights.hdf5")
-        _FIXTURE_BILM = str(out)
-    return _FIXTURE_BILM
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: deterministic and robust on a shared 2-core machine
+    (two OpenMP threads spin-wait badly when another process holds a core)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -11,7 +11,7 @@ from spacy.cli.train import train as spacy_train
 from spacy.training import Corpus
 from thinc.api import Config
 
-from conftest import ROOT
+from helpers import ROOT
 from spacy_elmo.corpora import create_conll_ner_corpus_v1
 
 CONFIGS = sorted((ROOT / "configs").glob("*.cfg"))

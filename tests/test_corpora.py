@@ -10,6 +10,8 @@ from spacy.training import offsets_to_biluo_tags
 from spacy_elmo.corpora import create_conll_ner_corpus_v1, read_conll_ner
 from spacy_elmo.errors import ElmoError
 
+from helpers import ROOT
+
 
 @pytest.mark.parametrize("name,n_sents", [
     ("wnut17train.conll", 3394), ("emerging.dev.conll", 1009), ("emerging.test.annotated", 1287)])
@@ -121,7 +123,6 @@ def test_corpus_text_script_writes_training_tokens(shared_data, tmp_path):
     as pretraining text, one sentence per line, in file order."""
     import subprocess
     import sys
-    from pathlib import Path
 
     from spacy.tokens import Doc, DocBin
 
@@ -131,7 +132,7 @@ def test_corpus_text_script_writes_training_tokens(shared_data, tmp_path):
     DocBin(docs=[doc, Doc(nlp.vocab, words=["no", "sentences"])]).to_disk(tmp_path / "a.spacy")
     wnut = shared_data / "wnut17" / "wnut17train.conll"
     out = tmp_path / "text.txt"
-    script = Path(__file__).resolve().parent.parent / "scripts" / "corpus_text.py"
+    script = ROOT / "scripts" / "corpus_text.py"
     result = subprocess.run([sys.executable, str(script), str(out), str(tmp_path / "a.spacy"), str(wnut)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -227,8 +228,6 @@ def test_debug_config_passes_without_the_data(tmp_path):
     ends with 'Config is valid', as for spaCy's own readers."""
     import subprocess
     import sys
-
-    from conftest import ROOT
 
     proc = subprocess.run([sys.executable, "-m", "spacy", "debug", "config", str(ROOT / "configs" / "ner_elmo.cfg"),
                            "--paths.train", "x", "--paths.dev", "y"], capture_output=True, text=True, cwd=tmp_path)

@@ -2,19 +2,17 @@
 matches the CPU whatever the process-wide TF32 flags, and `embed` reproduces
 the bilm-tf fixture on CUDA."""
 import importlib.util
-from pathlib import Path
 
 import numpy
 import pytest
 import torch
 
 from spacy_elmo.bilm.chars import batch_to_ids
-from spacy_elmo.io.weights import load_bilm
 
-from test_parity import reference_batches
+from helpers import ROOT, load_fixture_bilm, reference_batches
 
 pytestmark = pytest.mark.gpu
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_embed.py"
+BENCH = ROOT / "benchmarks" / "bench_embed.py"
 
 
 def _bench():
@@ -51,7 +49,7 @@ def test_exact_fp32_on_cuda_matches_the_cpu(global_tf32):
 
 
 def test_fixture_matches_bilm_tf_on_cuda(fixtures_dir):
-    model = load_bilm(fixtures_dir / "options.json", fixtures_dir / "lm_weights.hdf5").to("cuda")
+    model = load_fixture_bilm().to("cuda")
     model.reset_carry()
     worst = 0.0
     for sentences, expected in reference_batches(fixtures_dir):

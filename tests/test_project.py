@@ -13,7 +13,7 @@ import venv
 import pytest
 import srsly
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
 
-from conftest import ROOT, fixture_bilm_path
+from helpers import ROOT, fixture_bilm_path
 
 
 def conllu_docs(path, vocab, n):

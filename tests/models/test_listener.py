@@ -7,45 +7,13 @@ from spacy.training import Example
 from spacy.vectors import Vectors
 from thinc.api import Config
 
-from conftest import fixture_bilm_path
 from spacy_elmo.errors import ElmoError
 from spacy_elmo.models.bilm import get_bilm
 
-BILM = """
-@architectures = "spacy-elmo.ElmoBiLM.v1"
-weights = "%s"
-fine_tune = {fine_tune}
-"""
+from helpers import BILM_BLOCK, LISTENER_TAGGER_CFG, TAGGER_BLOCK
 
-TAGGER = """
-[components.tagger]
-factory = "tagger"
-
-[components.tagger.model]
-@architectures = "spacy.Tagger.v2"
-nO = null
-"""
-
-TAGGER_CFG = """
-[nlp]
-lang = "en"
-pipeline = ["elmo","tagger"]
-
-[components]
-
-[components.elmo]
-factory = "elmo"
-
-[components.elmo.model]
-@architectures = "spacy-elmo.ElmoEncoder.v1"
-
-[components.elmo.model.bilm]""" + BILM + TAGGER + """
-[components.tagger.model.tok2vec]
-@architectures = "spacy-elmo.ElmoListener.v1"
-width = 24
-upstream = "elmo"
-mix_l2 = 0.001
-"""
+# the tiny AllenNLP fixture biLM: these tests are about the listener, not the model
+TAGGER_CFG = LISTENER_TAGGER_CFG
 
 SELF_CONTAINED_CFG = """
 [nlp]
@@ -53,7 +21,7 @@ lang = "en"
 pipeline = ["tagger"]
 
 [components]
-""" + TAGGER + """
+""" + TAGGER_BLOCK + """
 [components.tagger.model.tok2vec]
 @architectures = "spacy-elmo.ElmoTok2Vec.v1"
 width = 24
@@ -61,11 +29,8 @@ width = 24
 [components.tagger.model.tok2vec.encoder]
 @architectures = "spacy-elmo.ElmoEncoder.v1"
 
-[components.tagger.model.tok2vec.encoder.bilm]""" + BILM
+[components.tagger.model.tok2vec.encoder.bilm]""" + BILM_BLOCK
 
-# the tiny AllenNLP fixture biLM: these tests are about the listener, not the model
-TAGGER_CFG = TAGGER_CFG.replace('"%s"', '"' + fixture_bilm_path() + '"')
-SELF_CONTAINED_CFG = SELF_CONTAINED_CFG.replace('"%s"', '"' + fixture_bilm_path() + '"')
 ELMO_DIM = 32
 
 DATA = [

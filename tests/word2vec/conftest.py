@@ -11,11 +11,3 @@ def wiki_kv(shared_data):
     model = Word2Vec(sents, vector_size=24, min_count=3, epochs=1, workers=1, seed=1)
     return model.wv
 
-
-def write_binary(path, keys, data, newline=False):
-    """A binary word2vec file as gensim (newline=False) or the C tool (True) writes it."""
-    with open(path, "wb") as f:
-        f.write(f"{len(keys)} {data.shape[1]}\n".encode())
-        for key, row in zip(keys, data):
-            f.write(key.encode("utf8") + b" " + row.astype("<f4").tobytes() + (b"\n" if newline else b""))
-    return path

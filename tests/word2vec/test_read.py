@@ -12,7 +12,7 @@ from spacy_elmo.word2vec.numbers import parse_text_block_fast
 from spacy_elmo.word2vec.detect import detect_format
 from spacy_elmo.word2vec.read import read_word2vec
 
-from .conftest import write_binary
+from helpers import write_binary
 
 gensim = pytest.importorskip("gensim")
 from gensim.models import KeyedVectors  # noqa: E402

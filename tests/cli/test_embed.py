@@ -11,7 +11,7 @@ import numpy
 import pytest
 from typer.testing import CliRunner
 
-from conftest import DEFAULT_DIM
+from helpers import DEFAULT_DIM
 from spacy_elmo.cli._app import app
 
 runner = CliRunner()

@@ -1,29 +1,12 @@
 """Parity with the original TensorFlow bilm-tf: AllenNLP's fixture outputs."""
-import json
 
 import h5py
 import numpy
-import pytest
 import torch
 
 from spacy_elmo.bilm.chars import CharEncoder, batch_to_ids
-from spacy_elmo.io.weights import load_bilm
 
-
-@pytest.fixture(scope="module")
-def fixture_model(fixtures_dir):
-    return load_bilm(fixtures_dir / "options.json", fixtures_dir / "lm_weights.hdf5")
-
-
-def reference_batches(fixtures_dir):
-    """Batch i = sentence i of each of the three lists, as bilm-tf ran them."""
-    lists = json.loads((fixtures_dir / "sentences.json").read_text())
-    refs = [h5py.File(fixtures_dir / f"lm_embeddings_{k}.hdf5", "r") for k in range(3)]
-    for i in range(10):
-        sentences = [lists[k][i].split() for k in range(3)]
-        # (2, n, 16) forward, backward halves -> (n, 32)
-        expected = [numpy.concatenate(list(refs[k][str(i)][...]), axis=-1) for k in range(3)]
-        yield sentences, expected
+from helpers import reference_batches
 
 
 def test_top_layer_matches_bilm_tf_in_carry_mode(fixture_model, fixtures_dir):

@@ -14,7 +14,7 @@ from spacy_elmo.training.softmax import LogUniformSampler
 from spacy_elmo.training.step import TrainStep
 from spacy_elmo.training.vocab import build_vocab
 
-from conftest import SHARED_DATA
+from helpers import SHARED_DATA
 
 TRAIN = SHARED_DATA / "wikitext-2" / "train.txt.gz"
 CONFIG = BiLMConfig(lstm_dim=32, projection_dim=8, filters=((1, 4), (2, 8)), n_highway=1)

@@ -17,6 +17,8 @@ from spacy_elmo.io import download
 from spacy_elmo.io.download import PRESETS, cache_dir, fetch, resolve_weights
 from spacy_elmo.io.weights import load_bilm
 
+from helpers import load_fixture_bilm
+
 SMALL = PRESETS["small"].folder
 FIXTURE_SHA256 = "dfdfd3001b5965b4b6ef857ac772b6624984f8248eaae08fb9be6d1b51ad8755"
 
@@ -105,10 +107,6 @@ def free_port() -> int:
 
 def cached_files(cache: Path):
     return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
-
-
-def load_fixture(fixtures_dir: Path):
-    return load_bilm(fixtures_dir / "options.json", fixtures_dir / "lm_weights.hdf5")
 
 
 def assert_same_params(a, b):
@@ -250,7 +248,7 @@ def test_resolve_preset_downloads_and_loads(server, cache, monkeypatch, fixtures
         f"/{SMALL}/elmo_{SMALL}_weights.hdf5",
     ]
     assert options.parent == weights.parent == cache
-    assert_same_params(load_bilm(options, weights), load_fixture(fixtures_dir))
+    assert_same_params(load_bilm(options, weights), load_fixture_bilm())
     server.stop()
     assert resolve_weights("small") == (options, weights)
 

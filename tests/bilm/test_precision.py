@@ -11,7 +11,7 @@ from spacy_elmo.errors import OptionsError
 from spacy_elmo.training.settings import parse_settings
 from thinc.api import Config
 
-from pretrain_helpers import TINY_CFG
+from helpers import TINY_CFG
 
 FLAGS = (
     ("cuda", "matmul"), ("cudnn", "conv"), ("cudnn", "rnn"),

@@ -12,19 +12,10 @@ from spacy_elmo.bilm.chars import CharEncoder
 from spacy_elmo.bilm.config import BiLMConfig
 from spacy_elmo.bilm.model import CHUNK_ROWS, BiLM
 from spacy_elmo.errors import ElmoError
-from spacy_elmo.io.weights import load_bilm
 from spacy_elmo.models.bilm import build_elmo_bilm_v1, build_elmo_bilm_v2, get_bilm
 
-from conftest import SHARED_DATA
-from test_listener import TAGGER_CFG as LISTENER_CFG
-
-WIKITEXT = SHARED_DATA / "wikitext-2" / "test.txt"
-
-
-def _sentences(n, skip=0):
-    lines = [l.split() for l in WIKITEXT.read_text(encoding="utf8").splitlines()]
-    lines = [l[:30] for l in lines if l and l[0] != "="]
-    return lines[skip : skip + n]
+from helpers import LISTENER_TAGGER_CFG as LISTENER_CFG
+from helpers import wikitext_sentences as _sentences
 
 
 def _random_bilm(seed=0):
@@ -37,11 +28,6 @@ def _random_bilm(seed=0):
         for p in bilm.parameters():
             p.uniform_(-0.1, 0.1)
     return bilm.eval()
-
-
-@pytest.fixture(scope="module")
-def fixture_model(fixtures_dir):
-    return load_bilm(fixtures_dir / "options.json", fixtures_dir / "lm_weights.hdf5")
 
 
 def _uncached(bilm, sentences, **kwargs):

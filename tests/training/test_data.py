@@ -7,7 +7,7 @@ from spacy_elmo.errors import InputError
 from spacy_elmo.training.data import IGNORE, WindowStream, expand_paths, iter_lines
 from spacy_elmo.training.vocab import SPECIALS, Vocab, build_vocab
 
-from pretrain_helpers import wikitext_slice
+from helpers import wikitext_slice
 
 
 def _lines(path):

@@ -18,8 +18,7 @@ from spacy_elmo.training.checkpoint import CHECKPOINT
 from spacy_elmo.training.train import pretrain
 from spacy_elmo.training.vocab import build_vocab
 
-from pretrain_helpers import one_thread  # noqa: F401  (fixture)
-from pretrain_helpers import FAST, TINY_CFG, settings, wikitext_slice
+from helpers import FAST, TINY_CFG, settings, wikitext_slice
 
 runner = CliRunner()
 

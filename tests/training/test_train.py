@@ -21,8 +21,7 @@ from spacy_elmo.training.settings import load_config, parse_settings
 from spacy_elmo.training.train import pretrain
 from spacy_elmo.training.vocab import build_vocab
 
-from pretrain_helpers import one_thread  # noqa: F401  (fixture)
-from pretrain_helpers import TINY_CFG, settings, wikitext_slice
+from helpers import TINY_CFG, settings, wikitext_slice
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

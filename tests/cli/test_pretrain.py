@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 from spacy_elmo.cli import app
 from spacy_elmo.training.checkpoint import CHECKPOINT
 
-from pretrain_helpers import one_thread  # noqa: F401  (fixture)
-from pretrain_helpers import FAST, ROOT, TINY_CFG, wikitext_slice
+from helpers import FAST, ROOT, TINY_CFG, wikitext_slice
 
 runner = CliRunner()
 

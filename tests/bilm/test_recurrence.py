@@ -14,7 +14,7 @@ from spacy_elmo.bilm.lstm import StepPlan
 from spacy_elmo.bilm.model import BiLM
 from spacy_elmo.bilm.precision import precision_scope
 
-from test_token_cache import _sentences
+from helpers import wikitext_sentences as _sentences
 
 
 def _model(seed=0, **overrides):

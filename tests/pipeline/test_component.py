@@ -5,7 +5,7 @@ import spacy
 import torch
 from spacy.tokens import Doc, DocBin
 
-from conftest import DEFAULT_DIM
+from helpers import DEFAULT_DIM
 from spacy_elmo.models.bilm import get_bilm
 
 TEXT = "The bank of the river was steep. I deposited cash at the bank. Then I went home."

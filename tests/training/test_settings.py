@@ -11,7 +11,7 @@ from spacy_elmo.cli import app
 from spacy_elmo.errors import OptionsError
 from spacy_elmo.training.settings import CONFIG_KEYS, DataSettings, TrainSettings, load_config, parse_settings
 
-from pretrain_helpers import ROOT, TINY_CFG
+from helpers import ROOT, TINY_CFG
 
 runner = CliRunner()
 
