@@ -5,6 +5,7 @@ import warnings
 import pytest
 import torch
 
+from spacy_elmo.bilm import precision as module
 from spacy_elmo.bilm.chars import batch_to_ids
 from spacy_elmo.bilm.precision import PRECISIONS, check_precision, fp32_flags, precision_scope
 from spacy_elmo.errors import OptionsError
@@ -130,8 +131,6 @@ def test_bilm_char_ids_is_the_one_encoder():
 
 
 def test_bf16_on_a_cpu_without_native_bf16_warns(monkeypatch):
-    from spacy_elmo.bilm import precision as module
-
     monkeypatch.setattr(module, "cpu_bf16_support", lambda: False)
     with pytest.warns(UserWarning, match=r"\[x\] precision: bf16 on this CPU .* slower than fp32"):
         check_precision("bf16", "[x] precision", "cpu")
@@ -143,8 +142,6 @@ def test_bf16_on_a_cpu_without_native_bf16_warns(monkeypatch):
 
 
 def test_cpu_bf16_support_reads_the_flags(monkeypatch):
-    from spacy_elmo.bilm import precision as module
-
     monkeypatch.setattr(module.platform, "machine", lambda: "x86_64")
     for flags, expected in (("fma avx2", False), ("avx2 avx512_bf16", True), ("amx_bf16 amx_tile", True)):
         monkeypatch.setattr(module, "_cpuinfo", lambda flags=flags: f"model name\t: X\nflags\t\t: {flags}\n")

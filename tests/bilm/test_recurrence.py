@@ -2,10 +2,12 @@
 masks, what CUDA graphs capture) and bilm/cuda_graphs.py's buckets, padding and
 fallback. CPU tests drive the graph runner with a stand-in for the capture;
 the gpu-marked tests capture real CUDA graphs."""
+import threading
 import warnings
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from spacy_elmo.bilm import cuda_graphs
 from spacy_elmo.bilm.config import BiLMConfig
@@ -245,8 +247,6 @@ def test_packed_loop_matches_the_autograd_loop(with_state, threads):
             packed, (h1, c1) = bilm.lstm(tokens, lengths, state)
         assert torch.get_num_threads() == threads
         seen = []
-        import threading
-
         thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
         thread.start()
         thread.join()
@@ -264,8 +264,6 @@ def test_packed_loop_matches_the_autograd_loop(with_state, threads):
 def _casts_of(weights, fn):
     """How many times `fn` casts one of `weights` (a view of its storage) to
     bfloat16: every aten cast, autocast's included."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
     storages = {w.untyped_storage().data_ptr() for w in weights}
     count = [0]
 
@@ -287,16 +285,8 @@ def _casts_of(weights, fn):
     return count[0]
 
 
-@pytest.fixture
-def one_thread():
-    """Dispatch modes see the caller's thread only: run both directions there."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
 def test_bf16_weights_are_cast_once_not_at_every_step(one_thread):
+    """(One thread: dispatch modes see the caller's thread only.)"""
     bilm = _model()
     weights = [p[d] for layer in bilm.lstm.layers for p in (layer.weight_ih, layer.weight_hh, layer.weight_proj)
                for d in (0, 1)]
