@@ -61,36 +61,35 @@ class BiLstmLayer(nn.Module):
         forget = torch.zeros(d4)
         forget[2 * lstm_dim : 3 * lstm_dim] = 1.0
         self.register_buffer("forget_bias", forget, persistent=False)
-        self.casts = 0  # weight casts to another dtype so far (tests check they happen once)
-        self._cast: Dict[Tuple[torch.dtype, int], Tuple[Tuple, List[torch.Tensor]]] = {}
+        self.casts = 0  # times the weights were cast to another dtype without autograd
+        self._cast: Dict[torch.dtype, Tuple[Tuple, List[torch.Tensor]]] = {}
         self.reset_parameters()
 
-    def compute_weights(self, direction: int, dtype: torch.dtype) -> DirectionWeights:
-        """One direction's (W_ih, W_hh, bias + forget bias, W_proj) in `dtype`,
-        for the loops that run without autograd. Casts are kept and reused
-        until a parameter changes (its version or storage), and refreshed in
-        place, so a CUDA graph that reads them sees the new values."""
+    def cast_weights(self, dtype: torch.dtype) -> List[torch.Tensor]:
+        """(W_ih, W_hh, bias + forget bias, W_proj) of both directions in
+        `dtype`, without autograd. Casts are kept and reused until a parameter
+        changes (its version or storage), then refreshed in place, so that a
+        CUDA graph that reads them sees the new values once this is called."""
         params = (self.weight_ih, self.weight_hh, self.bias, self.weight_proj)
         with torch.no_grad():
             if dtype == self.weight_ih.dtype:
-                w_ih, w_hh, bias, w_proj = (p[direction] for p in params)
-                return w_ih, w_hh, bias + self.forget_bias, w_proj
-            key = (dtype, direction)
+                return [self.weight_ih, self.weight_hh, self.bias + self.forget_bias, self.weight_proj]
             signature = tuple((p.data_ptr(), p._version, p.device) for p in params)
-            cached = self._cast.get(key)
-            if cached is None or cached[0] != signature:
-                values = [p[direction] for p in params]
-                values[2] = values[2] + self.forget_bias
-                if cached is not None and all(a.shape == b.shape for a, b in zip(cached[1], values)) and \
-                        cached[1][0].device == values[0].device:
-                    for old, new in zip(cached[1], values):
-                        old.copy_(new)
-                    tensors = cached[1]
-                else:
-                    tensors = [v.to(dtype, copy=True) for v in values]
-                self.casts += 1
-                self._cast[key] = (signature, tensors)
-            return tuple(self._cast[key][1])  # type: ignore[return-value]
+            cached = self._cast.get(dtype)
+            if cached is not None and cached[0] == signature:
+                return cached[1]
+            values = [self.weight_ih, self.weight_hh, self.bias + self.forget_bias, self.weight_proj]
+            if cached is not None and all(
+                a.shape == b.shape and a.device == b.device for a, b in zip(cached[1], values)
+            ):
+                for old, new in zip(cached[1], values):
+                    old.copy_(new)
+                tensors = cached[1]
+            else:
+                tensors = [v.to(dtype, copy=True) for v in values]
+            self.casts += 1
+            self._cast[dtype] = (signature, tensors)
+            return tensors
 
     def _apply(self, fn, *args, **kwargs):
         self._cast.clear()  # .to(), .cuda(), .half(): the casts follow the parameters anew
@@ -123,11 +122,14 @@ class BiLstmLayer(nn.Module):
         n_dir, batch, seq, _ = inputs.shape
         d = self.lstm_dim
         dtype = compute_dtype(inputs)
-        # Weights in the compute dtype once per call (autocast would cast
-        # them again at every step), as (in, out) for bmm.
-        w_ih, w_hh = (w.to(dtype).transpose(1, 2) for w in (self.weight_ih, self.weight_hh))
-        w_proj = self.weight_proj.to(dtype)
-        bias = (self.bias + self.forget_bias).to(dtype).unsqueeze(1)
+        # Weights in the compute dtype once per call with autograd, else kept
+        # between calls (autocast would cast them again at every step).
+        if torch.is_grad_enabled():
+            w_ih, w_hh, w_proj = (w.to(dtype) for w in (self.weight_ih, self.weight_hh, self.weight_proj))
+            bias = (self.bias + self.forget_bias).to(dtype)
+        else:
+            w_ih, w_hh, bias, w_proj = self.cast_weights(dtype)
+        w_ih, w_hh, bias = w_ih.transpose(1, 2), w_hh.transpose(1, 2), bias.unsqueeze(1)  # (in, out) for bmm
         # One big matmul for the input part of all steps: (2, batch * seq, 4d)
         pre = torch.baddbmm(bias, inputs.reshape(n_dir, batch * seq, -1).to(dtype), w_ih).view(n_dir, batch, seq, 4 * d)
         out = inputs.new_zeros(n_dir, batch, seq, self.projection_dim, dtype=dtype)
@@ -304,13 +306,15 @@ class BiLstm(nn.Module):
         h_all = state[0].index_select(2, packing.order)
         c_all = state[1].index_select(2, packing.order)
 
+        weights = [layer.cast_weights(dtype) for layer in self.layers]  # here, not racing in two threads
+
         def stack(direction: int):
             x = flat.index_select(0, packing.sources[direction]).to(dtype)
             outs, hs, cs = [], [], []
             for index, layer in enumerate(self.layers):
                 out, c = recur(
                     x, packing.batch_sizes, packing.offsets, h_all[index, direction], c_all[index, direction],
-                    layer.compute_weights(direction, dtype), layer.cell_clip, layer.proj_clip,
+                    _direction(weights[index], direction), layer.cell_clip, layer.proj_clip,
                 )
                 hs.append(out.index_select(0, packing.last))
                 cs.append(c)
@@ -372,6 +376,11 @@ class BiLstm(nn.Module):
             outputs.append(out)
             inputs = out
         return outputs, (torch.stack(final_h).to(h_all.dtype), torch.stack(final_c).to(c_all.dtype))
+
+
+def _direction(weights: List[torch.Tensor], direction: int) -> DirectionWeights:
+    w_ih, w_hh, bias, w_proj = (w[direction] for w in weights)
+    return w_ih, w_hh, bias, w_proj
 
 
 def _reversal(lengths: torch.Tensor, seq: int, dim: int) -> torch.Tensor:

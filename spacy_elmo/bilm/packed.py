@@ -17,7 +17,7 @@ cell update in place, and the projection written straight into the packed
 output, which is the next step's recurrent input (no concatenation, no copy).
 Gate weights are stored torch-style, (out, in), so their matmuls are x @ W.T
 (the layout BLAS runs fastest), and all weights are cast to the compute dtype once, then reused
-until they change (`BiLstmLayer.compute_weights`).
+until they change (`BiLstmLayer.cast_weights`).
 """
 import threading
 from concurrent.futures import ThreadPoolExecutor

@@ -15,7 +15,7 @@ from thinc.types import Floats3d
 
 from ..bilm.config import BiLMConfig
 from ..bilm.model import DEFAULT_TOKEN_CACHE_SIZE, BiLM, check_state_mode, keeps_row_order
-from ..bilm.precision import check_precision, precision_scope
+from ..bilm.precision import check_precision, fp32_flags, precision_scope
 from ..errors import ElmoError, Errors
 from ..io.pretrained import load_pretrained_bilm
 
@@ -194,7 +194,8 @@ def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Call
         grad = torch.zeros_like(layers)
         for i, dy in enumerate(dY):
             grad[i, :, : dy.shape[1]] = xp2torch(dy, device=grad.device)
-        torch.autograd.backward([layers], grad_tensors=[grad])
+        with fp32_flags(precision):  # the backward in the forward's precision, not cuDNN's default TF32
+            torch.autograd.backward([layers], grad_tensors=[grad])
         return []
 
     return _split(model, layers.detach(), n_tokens), backprop

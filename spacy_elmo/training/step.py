@@ -102,7 +102,9 @@ class TrainStep:
             sample = (inputs, torch.zeros_like(state[0]), torch.zeros_like(state[1]), keep_mask(batch, inputs))
             recurrence = Recurrence(self.model.bilm.lstm)
             recurrence.train(self.model.training)
-            with autocast(self.precision, self.device.type, cache_enabled=False):
+            # Capture with the model's device current (it records the current
+            # device's stream only).
+            with torch.cuda.device(self.device), autocast(self.precision, self.device.type, cache_enabled=False):
                 self.recurrence = torch.cuda.make_graphed_callables(recurrence, sample)
         except Exception as err:  # capture is best effort: the eager step is the same computation
             self.disabled = f"{type(err).__name__}: {err}"

@@ -2,6 +2,7 @@
 masks, what CUDA graphs capture) and bilm/cuda_graphs.py's buckets, padding and
 fallback. CPU tests drive the graph runner with a stand-in for the capture;
 the gpu-marked tests capture real CUDA graphs."""
+import contextlib
 import threading
 import warnings
 
@@ -97,9 +98,10 @@ def test_training_plans_give_the_same_loss_and_gradients():
 
 
 def test_buckets():
-    assert [bucket_rows(n) for n in (1, 2, 3, 5, 33, 64, 65, 200, 256)] == [1, 2, 4, 8, 64, 64, 128, 256, 256]
-    assert [bucket_steps(n) for n in (1, 16, 17, 40, 128, 129, 300, 512, 513)] == [
-        16, 16, 32, 48, 128, 192, 320, 512, None]
+    assert [bucket_rows(n) for n in (1, 2, 3, 5, 16, 17, 33, 64, 65, 200, 256)] == [
+        1, 2, 4, 8, 16, 32, 48, 64, 80, 208, 256]
+    assert [bucket_steps(n) for n in (1, 9, 16, 17, 40, 64, 65, 128, 129, 300, 512, 513)] == [
+        8, 12, 16, 20, 40, 64, 72, 128, 160, 320, 512, None]
 
 
 class _FakeGraph:
@@ -127,7 +129,7 @@ def test_graph_runner_pads_reuses_and_copies_out(monkeypatch):
     runner = LstmGraphs(bilm.lstm)
     expected_captures = 0
     with torch.inference_mode():
-        for k, (batch, seq) in enumerate([(5, 11), (7, 16), (6, 3), (8, 14), (3, 30), (9, 16)]):
+        for k, (batch, seq) in enumerate([(5, 13), (7, 16), (6, 14), (8, 15), (3, 30), (9, 16)]):
             tokens, lengths = _batch(batch, seq, 24, seed=k)
             g = torch.Generator().manual_seed(k)
             state = None if k % 2 else (torch.randn(2, 2, batch, 24, generator=g), torch.randn(2, 2, batch, 48, generator=g))
@@ -135,7 +137,7 @@ def test_graph_runner_pads_reuses_and_copies_out(monkeypatch):
             want, (h2, c2) = bilm.lstm(tokens, lengths, state)
             assert [o.shape for o in got] == [o.shape for o in want]
             assert max(float((a - b).abs().max()) for a, b in zip(got + [h, c], want + [h2, c2])) <= 1e-5
-    # (5, 11), (7, 16), (6, 3), (8, 14) share the bucket (8, 16); (3, 30) -> (4, 32); (9, 16) -> (16, 16)
+    # (5, 13), (7, 16), (6, 14), (8, 15) share the bucket (8, 16); (3, 30) -> (4, 32); (9, 16) -> (16, 16)
     assert runner.captures == 3 and runner.replays == 6
     assert sorted(runner.graphs) == [(4, 32, "fp32"), (8, 16, "fp32"), (16, 16, "fp32")]
 
@@ -171,6 +173,100 @@ def test_capture_failure_warns_once_and_falls_back(monkeypatch):
         warnings.simplefilter("error")
         assert runner.run(tokens, lengths, None, "fp32") is None  # no second warning
     assert runner.disabled.startswith("RuntimeError")
+
+
+class _FakeCuda:
+    """Stand-ins for torch.cuda's capture API that record what is called."""
+
+    def __init__(self):
+        self.calls = []
+        self.current = None
+        fake = self
+
+        class Device:
+            def __init__(self, device):
+                self.device = device
+
+            def __enter__(self):
+                fake.calls.append(("device", str(self.device)))
+                fake.current = self.device
+
+            def __exit__(self, *exc):
+                fake.current = None
+
+        class Stream:
+            def __init__(self, device=None):
+                fake.calls.append(("stream on", str(device), str(fake.current)))
+
+            def wait_stream(self, other):
+                pass
+
+        class Graph:
+            def reset(self):
+                fake.calls.append("reset")
+
+            def pool(self):
+                return "pool"
+
+        class Capture:
+            def __init__(self, graph, pool=None):
+                pass
+
+            def __enter__(self):
+                fake.calls.append(("begin capture", str(fake.current)))
+
+            def __exit__(self, *exc):
+                fake.calls.append("end capture")
+
+        self.device, self.Stream, self.CUDAGraph, self.graph = Device, Stream, Graph, Capture
+        self.stream = lambda s: contextlib.nullcontext()
+        self.current_stream = lambda device=None: Stream(device)
+
+    def install(self, monkeypatch):
+        for name in ("device", "Stream", "CUDAGraph", "graph", "stream", "current_stream"):
+            monkeypatch.setattr(torch.cuda, name, getattr(self, name))
+
+
+def test_capture_runs_on_the_tensors_device(monkeypatch):
+    """Capture on a device other than the current one would record nothing
+    (the ops run outside the capture): the runner makes it current first."""
+    fake = _FakeCuda()
+    fake.install(monkeypatch)
+    runner = LstmGraphs(_model().lstm)
+    graph, result = runner._record(lambda: "out", torch.device("cuda", 1))
+    assert result == "out" and runner._pool == "pool"
+    assert fake.calls[0] == ("device", "cuda:1")
+    assert ("begin capture", "cuda:1") in fake.calls
+
+
+def test_failed_capture_is_ended_freed_and_turns_graphs_off(monkeypatch):
+    fake = _FakeCuda()
+    fake.install(monkeypatch)
+    runner = LstmGraphs(_model().lstm)
+
+    def step():  # fails inside the capture, as an op that may not be captured does
+        if any(call[0] == "begin capture" for call in fake.calls if isinstance(call, tuple)):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    with pytest.raises(RuntimeError):
+        runner._record(step, torch.device("cuda", 0))
+    assert fake.calls[-2:] == ["end capture", "reset"] and runner._pool is None
+    # Through run(): the captured graphs so far are freed too and graphs are off.
+    monkeypatch.setattr(LstmGraphs, "_record", _fake_record)
+    tokens, lengths = _batch(4, 10, 24)
+    runner.run(tokens, lengths, None, "fp32")
+    kept = list(runner.graphs.values())
+    freed = []
+    for captured in kept:
+        captured.graph.reset = lambda: freed.append(True)
+
+    def broken(self, step, device):
+        raise RuntimeError("capture failed")
+
+    monkeypatch.setattr(LstmGraphs, "_record", broken)
+    with pytest.warns(UserWarning, match="capture failed"):
+        assert runner.run(*_batch(20, 40, 24), None, "fp32") is None
+    assert freed == [True] and not runner.graphs and runner._pool is None and runner.disabled
 
 
 def test_too_long_batches_run_eagerly(monkeypatch):
@@ -291,14 +387,17 @@ def test_bf16_weights_are_cast_once_not_at_every_step(one_thread):
     weights = [p[d] for layer in bilm.lstm.layers for p in (layer.weight_ih, layer.weight_hh, layer.weight_proj)
                for d in (0, 1)]
     sentences = _sentences(6)
-    n = len(weights)
+    n = 3 * len(bilm.lstm.layers)  # W_ih, W_hh, W_proj of each layer (both directions at once)
     first = _casts_of(weights, lambda: bilm.embed_sentences(sentences, mode="reset", precision="bf16"))
-    assert first == n  # each direction's W_ih, W_hh, W_proj once
+    assert first == n
     assert _casts_of(weights, lambda: bilm.embed_sentences(sentences, mode="reset", precision="bf16")) == 0
     with torch.no_grad():
         bilm.lstm.layers[0].weight_hh.mul_(0.5)  # an update: the casts are refreshed, in place
-    assert _casts_of(weights, lambda: bilm.embed_sentences(sentences, mode="reset", precision="bf16")) == 6
+    assert _casts_of(weights, lambda: bilm.embed_sentences(sentences, mode="reset", precision="bf16")) == 3
+    with torch.no_grad(), precision_scope("bf16", "cpu"):  # the static plan (CUDA graphs) uses the same casts
+        tokens, lengths = _batch(3, 5, 24)
+        assert _casts_of(weights, lambda: bilm.lstm(tokens, lengths, static=True)) == 0
     # With autograd (fine-tuning, pretraining): once per forward, not per step.
     ids = bilm.char_ids(sentences)
     with precision_scope("bf16", "cpu"):
-        assert _casts_of(weights, lambda: bilm(ids)) == 3 * len(bilm.lstm.layers)  # each parameter once
+        assert _casts_of(weights, lambda: bilm(ids)) == n
