@@ -6,7 +6,7 @@ per-timestep loop (AllenNLP's structure) and, as the hardware anchor, cuDNN's
 The baseline ("plain loop", `baseline_embed`) is AllenNLP's `_ElmoBiLm`
 structure, the side-by-side reference for speed claims: batches in input
 order, the char CNN on every padded position, rows sorted by length, per
-layer, direction and time step two nn.Linear calls over the rows still
+layer, direction and time step two linear maps over the rows still
 running (AllenNLP's LstmCellWithProjection). It uses the same weights; the
 script checks that the outputs agree.
 
@@ -102,8 +102,8 @@ def baseline_embed(model: BiLM, sentences: Sentences) -> torch.Tensor:
     lstm_cell_with_projection.py): the char CNN on every padded position, the
     batch sorted by length, then per layer and direction a loop over time
     steps that runs only the rows still inside their length, with
-    `input_linearity(x_t)` and `state_linearity(h)` (nn.Linear: x @ W.T, the
-    bias on the state side), memory clipping, the projection and its clipping.
+    `input_linearity(x_t)` and `state_linearity(h)` (the bias on the state
+    side), memory clipping, the projection and its clipping.
     RETURNS: (batch, n_layers + 1, seq, dim) in input order, zero at padding."""
     cfg = model.config
     device = model.device
@@ -144,8 +144,7 @@ def baseline_embed(model: BiLM, sentences: Sentences) -> torch.Tensor:
                 if rows <= 0 or bounds[0] <= t:
                     continue
                 prev_memory, prev_state = memory[:rows].clone(), state[:rows].clone()
-                gates = torch.nn.functional.linear(inputs[direction][:rows, t], w_ih) + \
-                    torch.nn.functional.linear(prev_state, w_hh, bias)
+                gates = inputs[direction][:rows, t] @ w_ih + torch.addmm(bias, prev_state, w_hh)
                 i, j, f, o = gates.chunk(4, dim=1)  # bilm-tf's order; AllenNLP's is i, f, j, o
                 new_memory = torch.sigmoid(i) * torch.tanh(j) + torch.sigmoid(f) * prev_memory
                 if cfg.cell_clip:

@@ -20,7 +20,7 @@ from torch import nn
 
 from .config import BiLMConfig
 from .precision import compute_dtype
-from .packed import DIRECTIONS, DirectionWeights, Packing, gather_layers, recur
+from .packed import DIRECTIONS, DirectionWeights, Packing, WindowRecurrence, gather_layers, recur
 
 # (h, c) per layer and direction. *Shape:* (n_layers, 2, batch, projection_dim),
 # (n_layers, 2, batch, lstm_dim)
@@ -50,12 +50,10 @@ class BiLstmLayer(nn.Module):
         self.cell_clip = cell_clip
         self.proj_clip = proj_clip
         d4 = 4 * lstm_dim
-        # The gate weights in torch's orientation (out, in), as nn.LSTM: x @ W.T,
-        # twice the speed of x @ W at 64 rows on an Intel Xeon (the same on an
-        # AMD EPYC). The projection keeps bilm-tf's (in, out): as fast, and its
-        # summation order stays within 1e-6 of bilm-tf on the fixture (x @ W.T: 1.2e-6).
-        self.weight_ih = nn.Parameter(torch.zeros(2, d4, input_dim))
-        self.weight_hh = nn.Parameter(torch.zeros(2, d4, projection_dim))
+        # bilm-tf's orientation, x @ W: its summation order stays within 1e-6
+        # of bilm-tf on the fixture (x @ W.T: 1.2e-6) and as fast on an AMD EPYC.
+        self.weight_ih = nn.Parameter(torch.zeros(2, input_dim, d4))
+        self.weight_hh = nn.Parameter(torch.zeros(2, projection_dim, d4))
         self.bias = nn.Parameter(torch.zeros(2, d4))
         self.weight_proj = nn.Parameter(torch.zeros(2, lstm_dim, projection_dim))
         forget = torch.zeros(d4)
@@ -106,6 +104,17 @@ class BiLstmLayer(nn.Module):
             nn.init.uniform_(param, -bound, bound)
         nn.init.zeros_(self.bias)
 
+    def window(
+        self, inputs: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, keep: Optional[torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`forward` on full-length rows through WindowRecurrence (its own
+        backward, each weight gradient one matmul per window), one direction
+        after the other. keep: *Shape:* (seq, 1, batch, 1) or None."""
+        step_keep = keep[:, 0] if keep is not None else None  # (seq, batch, 1)
+        results = [_window_direction(self, inputs[k], h0[k], c0[k], step_keep, k) for k in (0, 1)]
+        out, h, c = (torch.stack(parts) for parts in zip(*results))
+        return out, h, c
+
     def forward(
         self, inputs: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, plan: "StepPlan"
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -129,7 +138,7 @@ class BiLstmLayer(nn.Module):
             bias = (self.bias + self.forget_bias).to(dtype)
         else:
             w_ih, w_hh, bias, w_proj = self.cast_weights(dtype)
-        w_ih, w_hh, bias = w_ih.transpose(1, 2), w_hh.transpose(1, 2), bias.unsqueeze(1)  # (in, out) for bmm
+        bias = bias.unsqueeze(1)
         # One big matmul for the input part of all steps: (2, batch * seq, 4d)
         pre = torch.baddbmm(bias, inputs.reshape(n_dir, batch * seq, -1).to(dtype), w_ih).view(n_dir, batch, seq, 4 * d)
         out = inputs.new_zeros(n_dir, batch, seq, self.projection_dim, dtype=dtype)
@@ -155,6 +164,17 @@ class BiLstmLayer(nn.Module):
         return out, h, c
 
 
+def _window_direction(layer: "BiLstmLayer", x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
+                      keep: Optional[torch.Tensor], direction: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    batch, seq, _ = x.shape
+    out, h, c = WindowRecurrence.apply(
+        x.transpose(0, 1).reshape(seq * batch, -1), h0, c0,
+        layer.weight_ih[direction], layer.weight_hh[direction], layer.bias[direction] + layer.forget_bias,
+        layer.weight_proj[direction], keep, layer.cell_clip, layer.proj_clip,
+    )
+    return out.view(seq, batch, -1).transpose(0, 1), h, c
+
+
 def lstm_cell(
     pre: torch.Tensor,
     h: torch.Tensor,
@@ -171,13 +191,14 @@ def lstm_cell(
     pre (torch.Tensor): input part of the gates, x W_ih + b + forget bias,
         *Shape:* (2, n, 4 * lstm_dim), gate order (i, j, f, o).
     h, c (torch.Tensor): *Shape:* (2, n, projection_dim), (2, n, lstm_dim)
-    weight_hh, weight_proj (torch.Tensor): (in, out) *Shape:* (2, p, 4d), (2, d, p).
+    weight_hh, weight_proj (torch.Tensor): *Shape:* (2, p, 4d), (2, d, p).
     RETURNS (Tuple[Tensor, Tensor]): the new h *Shape:* (2, n, projection_dim)
         and c *Shape:* (2, n, lstm_dim).
     """
     gates = torch.baddbmm(pre, h, weight_hh)  # (2, n, 4d)
     i, j, f, o = gates.chunk(4, dim=-1)
-    cell = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(j)
+    # f * c + i * j with the product in c's dtype (float32 under bf16), as packed.py computes it
+    cell = torch.addcmul(torch.sigmoid(f) * c, torch.sigmoid(i), torch.tanh(j))
     if cell_clip is not None:
         cell = cell.clamp(-cell_clip, cell_clip)
     # (2, n, d) @ (2, d, p) -> (2, n, p)
@@ -239,6 +260,9 @@ class BiLstm(nn.Module):
         super().__init__()
         self.config = config
         self.dropout = dropout
+        # Training on full-length windows runs WindowRecurrence (packed.py);
+        # False: the batched autograd loop, the reference the tests compare with.
+        self.window_backward = True
         p = config.projection_dim
         self.layers = nn.ModuleList(
             BiLstmLayer(p, config.lstm_dim, p, config.cell_clip, config.proj_clip)
@@ -347,6 +371,12 @@ class BiLstm(nn.Module):
         outs, final = self.run_layers(inputs, state[0], state[1], plan)
         return [_to_reading_order(o, rev_index) for o in outs], final
 
+    def _windows(self, inputs: torch.Tensor, plan: StepPlan) -> bool:
+        """Whether run_layers uses `WindowRecurrence` (its own backward): with
+        autograd on full-length rows (pretraining) in float32 or float64;
+        under autocast the batched loop runs (its casts are autograd ops)."""
+        return self.window_backward and _windows_wanted(inputs, plan)
+
     def run_layers(
         self, inputs: torch.Tensor, h_all: torch.Tensor, c_all: torch.Tensor, plan: StepPlan
     ) -> Tuple[List[torch.Tensor], LstmState]:
@@ -365,10 +395,14 @@ class BiLstm(nn.Module):
         outputs: List[torch.Tensor] = []
         final_h: List[torch.Tensor] = []
         final_c: List[torch.Tensor] = []
+        windows = self._windows(inputs, plan)
         for index, layer in enumerate(self.layers):
             if self.training and self.dropout > 0 and index > 0:
                 inputs = nn.functional.dropout(inputs, self.dropout, True)
-            out, h, c = layer(inputs, h_all[index], c_all[index], plan)
+            if windows:
+                out, h, c = layer.window(inputs, h_all[index], c_all[index], plan.keep)
+            else:
+                out, h, c = layer(inputs, h_all[index], c_all[index], plan)
             if index > 0 and self.config.use_skip_connections:
                 out = out + inputs  # both are zero at padding
             final_h.append(h)
@@ -381,6 +415,13 @@ class BiLstm(nn.Module):
 def _direction(weights: List[torch.Tensor], direction: int) -> DirectionWeights:
     w_ih, w_hh, bias, w_proj = (w[direction] for w in weights)
     return w_ih, w_hh, bias, w_proj
+
+
+def _windows_wanted(inputs: torch.Tensor, plan: StepPlan) -> bool:
+    return (
+        torch.is_grad_enabled() and plan.batch_sizes is None and plan.active is None
+        and inputs.dtype in (torch.float32, torch.float64) and compute_dtype(inputs) == inputs.dtype
+    )
 
 
 def _reversal(lengths: torch.Tensor, seq: int, dim: int) -> torch.Tensor:

@@ -99,20 +99,18 @@ def _entries(config: BiLMConfig) -> Iterator[_Entry]:
 
 
 class _StackedW0:
-    """A view of one direction's [W_ih; W_hh] (the file's (in, 4d) orientation)
-    with the tensor methods _Entry uses; ours are two (4d, in) tensors."""
+    """A view of one direction's [W_ih; W_hh] with the tensor methods _Entry uses."""
 
     def __init__(self, layer, direction: int):
         self.ih = layer.weight_ih[direction]
         self.hh = layer.weight_hh[direction]
 
     def copy_(self, value: torch.Tensor) -> None:
-        n_in = self.ih.shape[1]
-        self.ih.copy_(value[:n_in].t())
-        self.hh.copy_(value[n_in:].t())
+        self.ih.copy_(value[: self.ih.shape[0]])
+        self.hh.copy_(value[self.ih.shape[0] :])
 
     def detach(self) -> torch.Tensor:
-        return torch.cat([self.ih.t(), self.hh.t()], dim=0).detach()
+        return torch.cat([self.ih, self.hh], dim=0).detach()
 
 
 def unnamed_parts(handle: h5py.File, config: BiLMConfig) -> List[str]:

@@ -89,12 +89,10 @@ class BiLanguageModel(nn.Module):
             cnn.proj.weight.normal_(0.0, math.sqrt(1.0 / n), generator=generator)
             cnn.proj.bias.zero_()
             for layer in self.bilm.lstm.layers:
-                # Drawn in bilm-tf's (in, out) orientation, gate weights stored (out, in).
-                fan_in = layer.weight_ih.shape[2] + layer.weight_hh.shape[2]
+                fan_in = layer.weight_ih.shape[1] + layer.weight_hh.shape[1]
                 limit = math.sqrt(6.0 / (fan_in + 4 * layer.lstm_dim))
-                for weight in (layer.weight_ih, layer.weight_hh):
-                    drawn = weight.new_empty(weight.transpose(1, 2).shape)
-                    weight.copy_(drawn.uniform_(-limit, limit, generator=generator).transpose(1, 2))
+                layer.weight_ih.uniform_(-limit, limit, generator=generator)
+                layer.weight_hh.uniform_(-limit, limit, generator=generator)
                 limit = math.sqrt(6.0 / (layer.lstm_dim + layer.projection_dim))
                 layer.weight_proj.uniform_(-limit, limit, generator=generator)
                 layer.bias.zero_()

@@ -14,6 +14,7 @@ from spacy_elmo.bilm import cuda_graphs
 from spacy_elmo.bilm.config import BiLMConfig
 from spacy_elmo.bilm.cuda_graphs import LstmGraphs, bucket_rows, bucket_steps
 from spacy_elmo.bilm.lstm import StepPlan
+from spacy_elmo.bilm.packed import WindowRecurrence
 from spacy_elmo.bilm.model import BiLM
 from spacy_elmo.bilm.precision import precision_scope
 
@@ -401,3 +402,44 @@ def test_bf16_weights_are_cast_once_not_at_every_step(one_thread):
     ids = bilm.char_ids(sentences)
     with precision_scope("bf16", "cpu"):
         assert _casts_of(weights, lambda: bilm(ids)) == n
+
+
+def test_window_recurrence_gradcheck():
+    g = torch.Generator().manual_seed(0)
+    batch, steps, n_in, p, d = 3, 4, 5, 4, 6
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=g, dtype=torch.float64) * scale).requires_grad_()
+
+    args = (rand(steps * batch, n_in), rand(batch, p), rand(batch, d), rand(n_in, 4 * d, scale=0.5),
+            rand(p, 4 * d, scale=0.5), rand(4 * d), rand(d, p, scale=0.5))
+    keep = (torch.rand(steps, batch, 1, generator=g) > 0.3).double()
+    for clips in ((None, None), (0.8, 0.5)):
+        for k in (keep, None):
+            assert torch.autograd.gradcheck(lambda *a: WindowRecurrence.apply(*a, k, *clips), args)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_window_backward_equals_the_autograd_loop(dropout):
+    """Pretraining's layers through WindowRecurrence give the loss and every
+    gradient of the batched autograd loop (the same dropout draws too)."""
+    bilm = _model()
+    lstm = bilm.lstm
+    lstm.dropout = dropout
+    lstm.train()
+    g = torch.Generator().manual_seed(3)
+    inputs = torch.randn(2, 5, 9, 24, generator=g, requires_grad=True)
+    resets = torch.rand(5, 9, generator=g) < 0.2
+    state = (torch.randn(2, 2, 5, 24, generator=g), torch.randn(2, 2, 5, 48, generator=g))
+
+    def loss_and_grads(windows):
+        lstm.window_backward = windows
+        torch.manual_seed(11)
+        outs, (h, c) = lstm.run_layers(inputs, state[0], state[1], StepPlan.full_length(resets))
+        loss = outs[-1].pow(2).sum() + outs[0].sum() + h.sum() + c.sum()
+        return loss.detach(), torch.autograd.grad(loss, [inputs, *lstm.parameters()])
+
+    window, reference = loss_and_grads(True), loss_and_grads(False)
+    assert abs(float(window[0] - reference[0])) <= 1e-6 * max(1.0, abs(float(reference[0])))
+    for a, b in zip(window[1], reference[1]):
+        assert float((a - b).abs().max()) <= 1e-6 * max(1.0, float(b.abs().max())), (a - b).abs().max()
