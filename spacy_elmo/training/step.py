@@ -15,6 +15,7 @@ If capture fails, the step warns once (W061) and stays eager. Under
 DistributedDataParallel the step is always eager (DDP's gradient hooks would
 have to be captured too).
 """
+import contextlib
 import warnings
 from typing import Optional, Tuple
 
@@ -104,7 +105,8 @@ class TrainStep:
             recurrence.train(self.model.training)
             # Capture with the model's device current (it records the current
             # device's stream only).
-            with torch.cuda.device(self.device), autocast(self.precision, self.device.type, cache_enabled=False):
+            current = torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
+            with current, autocast(self.precision, self.device.type, cache_enabled=False):
                 self.recurrence = torch.cuda.make_graphed_callables(recurrence, sample)
         except Exception as err:  # capture is best effort: the eager step is the same computation
             self.disabled = f"{type(err).__name__}: {err}"
