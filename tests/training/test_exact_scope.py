@@ -4,6 +4,7 @@ torch's default lets cuDNN run float32 convolutions and RNNs in TF32
 (`torch.backends.cudnn.allow_tf32` is True); each path records the flag
 where it computes."""
 import numpy
+import pytest
 import torch
 
 from spacy_elmo.models.bilm import build_elmo_bilm_v2, get_bilm
@@ -12,6 +13,12 @@ from spacy_elmo.training.lm import BiLanguageModel
 from spacy_elmo.training.vocab import Vocab
 
 from helpers import fixture_bilm_path, load_fixture_bilm
+
+
+@pytest.fixture(autouse=True)
+def default_tf32(monkeypatch):
+    """torch's default (cuDNN TF32 on), whatever an earlier test left."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
 
 
 def _recording(seen, fn):
@@ -23,7 +30,6 @@ def _recording(seen, fn):
 
 
 def test_token_embeddings_run_exact(monkeypatch):
-    assert torch.backends.cudnn.allow_tf32  # torch's default, what the paths must not inherit
     bilm = load_fixture_bilm()
     seen = []
     monkeypatch.setattr(bilm, "token_vectors", _recording(seen, bilm.token_vectors))
