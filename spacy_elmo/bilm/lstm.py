@@ -375,7 +375,11 @@ class BiLstm(nn.Module):
         """Whether run_layers uses `WindowRecurrence` (its own backward): with
         autograd on full-length rows (pretraining) in float32 or float64;
         under autocast the batched loop runs (its casts are autograd ops)."""
-        return self.window_backward and _windows_wanted(inputs, plan)
+        return (
+            self.window_backward and torch.is_grad_enabled() and plan.batch_sizes is None
+            and plan.active is None and inputs.dtype in (torch.float32, torch.float64)
+            and compute_dtype(inputs) == inputs.dtype
+        )
 
     def run_layers(
         self, inputs: torch.Tensor, h_all: torch.Tensor, c_all: torch.Tensor, plan: StepPlan
@@ -415,13 +419,6 @@ class BiLstm(nn.Module):
 def _direction(weights: List[torch.Tensor], direction: int) -> DirectionWeights:
     w_ih, w_hh, bias, w_proj = (w[direction] for w in weights)
     return w_ih, w_hh, bias, w_proj
-
-
-def _windows_wanted(inputs: torch.Tensor, plan: StepPlan) -> bool:
-    return (
-        torch.is_grad_enabled() and plan.batch_sizes is None and plan.active is None
-        and inputs.dtype in (torch.float32, torch.float64) and compute_dtype(inputs) == inputs.dtype
-    )
 
 
 def _reversal(lengths: torch.Tensor, seq: int, dim: int) -> torch.Tensor:

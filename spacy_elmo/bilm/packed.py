@@ -39,7 +39,6 @@ class Packing:
     batch_sizes (List[int]): rows active at each step (non-increasing).
     offsets (List[int]): first packed row of each step.
     order (Tensor[int64]): *Shape:* (batch,), sorted position -> input row.
-    lengths (Tensor[int64]): *Shape:* (batch,), sorted lengths, on the CPU.
     sources (Tuple[Tensor, Tensor]): per direction, *Shape:* (total,), the flat
         (row * seq + position) index of each packed row in the input; the
         backward direction's positions run from each row's end to its start.
@@ -50,13 +49,8 @@ class Packing:
     batch_sizes: List[int]
     offsets: List[int]
     order: torch.Tensor
-    lengths: torch.Tensor
     sources: Tuple[torch.Tensor, torch.Tensor]
     last: torch.Tensor
-
-    @property
-    def total(self) -> int:
-        return self.offsets[-1] + self.batch_sizes[-1] if self.batch_sizes else 0
 
     @classmethod
     def from_lengths(cls, lengths: torch.Tensor, seq: int, device: torch.device) -> "Packing":
@@ -77,7 +71,6 @@ class Packing:
             batch_sizes=sizes.tolist(),
             offsets=offsets.tolist(),
             order=order.to(device),
-            lengths=sorted_lengths,
             sources=(forward.to(device), backward.to(device)),
             last=last.to(device),
         )
