@@ -78,14 +78,21 @@ def _flag(backend: str, op: str):
     return getattr(getattr(torch.backends, backend), op, None)
 
 
-def _legacy_flags() -> Optional[Tuple[str, bool]]:
-    """(float32 matmul precision, cuDNN allow_tf32) through the legacy API,
-    or None when the caller set the per-op flags in a way it cannot express
-    (its getters then raise)."""
+def _legacy_flags() -> Tuple[str, bool]:
+    """(float32 matmul precision, cuDNN allow_tf32) through the legacy API.
+    A getter raises where the caller set per-op flags on top of a legacy
+    value they contradict; that legacy value is then torch's default
+    ("highest", True) unless the caller also set it, which cannot be read
+    back, so the default is what is restored."""
     try:
-        return torch.get_float32_matmul_precision(), bool(torch.backends.cudnn.allow_tf32)
+        matmul = torch.get_float32_matmul_precision()
     except RuntimeError:
-        return None
+        matmul = "highest"
+    try:
+        cudnn = bool(torch.backends.cudnn.allow_tf32)
+    except RuntimeError:
+        cudnn = True
+    return matmul, cudnn
 
 
 def _per_op_flags(pairs) -> List[Tuple[object, str]]:
@@ -121,9 +128,8 @@ def fp32_flags(precision: str) -> Iterator[None]:
             flag.fp32_precision = "ieee"  # type: ignore[attr-defined]
         yield
     finally:
-        if legacy is not None:
-            torch.set_float32_matmul_precision(legacy[0])
-            torch.backends.cudnn.allow_tf32 = legacy[1]
+        torch.set_float32_matmul_precision(legacy[0])
+        torch.backends.cudnn.allow_tf32 = legacy[1]
         # Then the per-op values exactly as they were (the legacy setters
         # write their own, e.g. "ieee" where the caller had "none").
         for flag, value in cuda_saved + cpu_saved:

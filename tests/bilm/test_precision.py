@@ -69,7 +69,7 @@ def test_scope_keeps_every_getter_readable_and_restores_them(precision):
 
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_scope_restores_a_callers_per_op_flags(precision):
-    before = _flags()
+    before, legacy = _flags(), _getters()
     torch.backends.cuda.matmul.fp32_precision = "tf32"  # a user's own global choice, new API
     torch.backends.mkldnn.matmul.fp32_precision = "bf16"
     try:
@@ -80,6 +80,9 @@ def test_scope_restores_a_callers_per_op_flags(precision):
     finally:
         torch.backends.cuda.matmul.fp32_precision = before["cuda.matmul"]
         torch.backends.mkldnn.matmul.fp32_precision = before["mkldnn.matmul"]
+    # Every getter as before the caller's change: the legacy cuDNN switch the
+    # scope set is put back even where the matmul getter could not be read.
+    assert _getters() == legacy
     assert inside["mkldnn.matmul"] == "ieee"  # exact on the CPU whatever the caller set
     assert inside["cudnn.allow_tf32"] is (precision == "tf32")
 
