@@ -454,6 +454,70 @@ class Errors:
         "--paths.train / --paths.dev."
     )
 
+    # ELMoForManyLangs models (io/efml.py, bilm/efml.py)
+    E400 = (
+        "{path}: not an ELMoForManyLangs model directory: {why}. A model folder "
+        "(as unzipped from the NLPL repository) holds config.json, char.dic, "
+        "word.dic, token_embedder.pkl and encoder.pkl."
+    )
+    E401 = (
+        "{path}: {why}. EFML's config.json is the training command line saved "
+        "as a JSON object; its 'config_path' names the architecture file "
+        "(e.g. \"cnn_50_100_512_4096_sample.json\")."
+    )
+    E402 = (
+        "{path}: the architecture file '{config_path}' named by config_path "
+        "is in none of the places ELMoForManyLangs looks: {tried}. Copy the "
+        "architecture file into the model directory, or set config_path to "
+        "its path (relative to the directory or absolute)."
+    )
+    E403 = "{path}: the architecture file is not valid JSON ({err})."
+    E404 = (
+        "{path}: the architecture is missing '{key}'. ELMoForManyLangs needs "
+        "encoder.(name, projection_dim, dim, n_layers, cell_clip, proj_clip) and "
+        "token_embedder.(name, activation, filters, n_highway, word_dim, "
+        "char_dim, max_characters_per_token)."
+    )
+    E405 = "{path}: '{key}' has the invalid value {value}: {why}."
+    E406 = (
+        "{path}: token_embedder.name is {name!r}: {why}. Only \"cnn\" (every "
+        "published model) makes ELMo layers."
+    )
+    E407 = (
+        "{path}: encoder.name is {name!r}: {why}. Only \"elmo\" (every "
+        "published model) makes layered ELMo vectors."
+    )
+    E408 = (
+        "{path}: the file does not exist, and the architecture ({arch}) needs "
+        "it: {why}. Unzip the whole model archive into the directory."
+    )
+    E409 = (
+        "{path}, line {line}: {why}. A .dic line is 'KEY<TAB>ID' (UTF-8), as "
+        "ELMoForManyLangs writes it."
+    )
+    E410 = (
+        "{path}: the vocabulary has no {missing} entr{plural}, which "
+        "ELMoForManyLangs always writes ({specials}). The file is cut or not a "
+        "{kind} written by its trainer."
+    )
+    E411 = (
+        "{path}: the ids do not match the rows of {table} in {pkl} ({rows} "
+        "rows): {why}. The .dic and the .pkl come from different models."
+    )
+    E412 = (
+        "{path}: the pickle holds more than tensors ({err}), so it was not "
+        "loaded: spacy-elmo reads torch pickles with weights_only=True and "
+        "never runs code from them. Re-save the state dict as plain tensors "
+        "(torch.save(model.state_dict(), ...))."
+    )
+    E413 = "{path}: cannot read this file as a torch state dict ({err}). It may be truncated or corrupt: unzip the model again."
+    E414 = (
+        "{path}: the state dict does not match the architecture {arch}: "
+        "{why}. Check that config_path names the architecture these weights "
+        "were trained with."
+    )
+    E415 = "{path}: '{key}' holds non-finite values (NaN or inf); the model file is damaged."
+
 
 class Warnings:
     W001 = (
@@ -468,6 +532,12 @@ class Warnings:
         "CUDA graphs for the biLSTM are off for this model ({reason}); it runs the "
         "eager loop instead, with the same results and more launch overhead. "
         "BiLM.set_cuda_graphs(False) turns them off without this warning."
+    )
+    W600 = (
+        "{key}: bf16 on this CPU ({cpu}) is slower than fp32 and not exact: it has "
+        "no native bfloat16 matmuls (avx512_bf16 or amx_bf16), so every bf16 "
+        "matmul is emulated. Use fp32 here; bf16 pays on CPUs with AMX (Intel "
+        "Xeon 4th generation and later) and on CUDA GPUs."
     )
     W061 = (
         "CUDA graphs for the pretraining step are off ({reason}); training runs "

@@ -91,7 +91,7 @@ def evaluate_lm_cli(
 @app.command("dump-token-embeddings")
 def dump_token_embeddings_cli(
     # fmt: off
-    model_dir: Path = typer.Argument(..., help="Directory with options.json and weights.hdf5 (or lm_weights.hdf5)", exists=True, file_okay=False),
+    model_dir: Path = typer.Argument(..., help="Directory with options.json and weights.hdf5 (or lm_weights.hdf5), or an ELMoForManyLangs model directory", exists=True, file_okay=False),
     vocab_file: Path = typer.Argument(..., help="Word list, one word a line, no duplicates", exists=True, dir_okay=False),
     output_file: Path = typer.Argument(..., help="hdf5 file to write, dataset 'embedding' (n_words, projection_dim)"),
     strict: str = typer.Option("true", "--strict", parser=parse_bool, metavar="BOOL", help="false: load weights that hold more layers or filters than options.json names, using only what it names (with a warning)"),
@@ -101,6 +101,7 @@ def dump_token_embeddings_cli(
     that known words can skip the char CNN (bilm-tf's token-embedding cache)."""
     from ..errors import ElmoError, Errors, WeightsError
     from ..io.atomic import check_output_file
+    from ..io.efml import is_efml_dir, load_efml_bilm
     from ..io.weights import load_bilm
     from ..training.token_embeddings import dump_token_embeddings
 
@@ -109,9 +110,12 @@ def dump_token_embeddings_cli(
         weights = model_dir / "lm_weights.hdf5"
     try:
         check_output_file(output_file, "OUTPUT_FILE")
-        if not weights.exists():
+        if is_efml_dir(model_dir):
+            model = load_efml_bilm(model_dir)
+        elif weights.exists():
+            model = load_bilm(model_dir / "options.json", weights, strict=bool(strict))
+        else:
             raise WeightsError(Errors.E013.format(path=weights, hint="MODEL_DIR needs options.json and weights.hdf5."))
-        model = load_bilm(model_dir / "options.json", weights, strict=bool(strict))
         n = dump_token_embeddings(model, vocab_file, output_file)
     except ElmoError as err:
         msg.fail(str(err), exits=1)

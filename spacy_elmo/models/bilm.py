@@ -14,9 +14,11 @@ from thinc.api import Model, PyTorchShim, get_torch_default_device, torch2xp, xp
 from thinc.types import Floats3d
 
 from ..bilm.config import BiLMConfig
+from ..bilm.efml import EfmlBiLM
 from ..bilm.model import DEFAULT_TOKEN_CACHE_SIZE, BiLM, check_state_mode, keeps_row_order
-from ..bilm.precision import check_precision, precision_scope
+from ..bilm.precision import check_precision, fp32_flags, precision_scope
 from ..errors import ElmoError, Errors
+from ..io.efml import build_efml_bilm, parse_architecture
 from ..io.pretrained import load_pretrained_bilm
 
 InT = List[Sequence[str]]
@@ -194,7 +196,8 @@ def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Call
         grad = torch.zeros_like(layers)
         for i, dy in enumerate(dY):
             grad[i, :, : dy.shape[1]] = xp2torch(dy, device=grad.device)
-        torch.autograd.backward([layers], grad_tensors=[grad])
+        with fp32_flags(precision):  # the backward in the forward's precision, not cuDNN's default TF32
+            torch.autograd.backward([layers], grad_tensors=[grad])
         return []
 
     return _split(model, layers.detach(), n_tokens), backprop
@@ -213,19 +216,31 @@ def _apply_fine_tune(bilm: BiLM, fine_tune: bool) -> None:
 
 
 def serialize_bilm(bilm: Optional[BiLM]) -> bytes:
-    """Options + parameters + warm state, as bytes (torch.save of the state dict)."""
+    """Options + parameters + warm state, as bytes (torch.save of the state
+    dict); an ELMoForManyLangs model saves its architecture file and both
+    vocabularies instead of options, so it loads with no EFML files."""
     if bilm is None:
         raise ElmoError(Errors.E041)
     buffer = io.BytesIO()
     torch.save(bilm.state_dict(), buffer)
+    if isinstance(bilm, EfmlBiLM):
+        vocab = bilm.vocab
+        efml = {"architecture": bilm.efml_architecture, "chars": vocab.chars, "words": vocab.words,
+                "n_chars": vocab.n_chars, "n_words": vocab.n_words}
+        return srsly.msgpack_dumps({"efml": efml, "state": buffer.getvalue()})
     return srsly.msgpack_dumps({"options": bilm.config.to_options(), "state": buffer.getvalue()})
 
 
 def deserialize_bilm(bilm: Optional[BiLM], data: bytes, device: torch.device) -> BiLM:
     msg = srsly.msgpack_loads(data)
-    config = BiLMConfig.from_options(msg["options"], path="serialized elmo model")
-    if bilm is None or bilm.config != config:
-        bilm = BiLM(config)
+    if "efml" in msg:
+        efml = msg["efml"]
+        arch = parse_architecture(efml["architecture"], "serialized elmo model")
+        bilm = build_efml_bilm(arch, efml["chars"], efml["words"], efml["n_chars"], efml["n_words"])
+    else:
+        config = BiLMConfig.from_options(msg["options"], path="serialized elmo model")
+        if bilm is None or isinstance(bilm, EfmlBiLM) or bilm.config != config:
+            bilm = BiLM(config)
     state = torch.load(io.BytesIO(msg["state"]), map_location=device, weights_only=True)
     bilm.load_state_dict(state)
     return bilm.to(device).eval()

@@ -15,6 +15,7 @@ If capture fails, the step warns once (W061) and stays eager. Under
 DistributedDataParallel the step is always eager (DDP's gradient hooks would
 have to be captured too).
 """
+import contextlib
 import warnings
 from typing import Optional, Tuple, cast
 
@@ -102,8 +103,10 @@ class TrainStep:
             sample = (inputs, torch.zeros_like(state[0]), torch.zeros_like(state[1]), keep_mask(batch, inputs))
             recurrence = Recurrence(self.model.bilm.lstm)
             recurrence.train(self.model.training)
-            with autocast(self.precision, self.device.type, cache_enabled=False):
-                # the module itself, its forward and backward replaced by the graphs
+            # Capture with the model's device current (it records the current
+            # device's stream only).
+            current = torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
+            with current, autocast(self.precision, self.device.type, cache_enabled=False):
                 self.recurrence = cast(Recurrence, torch.cuda.make_graphed_callables(recurrence, sample))
         except Exception as err:  # capture is best effort: the eager step is the same computation
             self.disabled = f"{type(err).__name__}: {err}"
