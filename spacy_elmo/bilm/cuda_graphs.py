@@ -84,7 +84,7 @@ class LstmGraphs:
         self.captures = 0  # graphs captured so far (tests check they are reused)
         self.replays = 0
         self.disabled: Optional[str] = None  # why graphs are off, once they failed
-        self._pool = None
+        self._pool: Optional[Any] = None  # the graphs' shared memory pool
         self._signature: Tuple = ()
 
     def run(

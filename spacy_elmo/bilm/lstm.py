@@ -13,7 +13,7 @@ graph can replay them (cuda_graphs.py; pretraining's step.py). `StepPlan` says
 which; `lstm_cell` is the one cell both use.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple, cast
 
 import torch
 from torch import nn
@@ -35,6 +35,8 @@ class BiLstmLayer(nn.Module):
     forget-gate bias of 1.0 is added at run time, as in the published weights.
     Parameters are stacked over directions: index 0 forward, 1 backward.
     """
+
+    forget_bias: torch.Tensor  # a buffer
 
     def __init__(
         self,
@@ -264,10 +266,11 @@ class BiLstm(nn.Module):
         # False: the batched autograd loop, the reference the tests compare with.
         self.window_backward = True
         p = config.projection_dim
-        self.layers = nn.ModuleList(
+        # A ModuleList (its layers are submodules), typed as what it holds.
+        self.layers = cast(Sequence[BiLstmLayer], nn.ModuleList(
             BiLstmLayer(p, config.lstm_dim, p, config.cell_clip, config.proj_clip)
             for _ in range(config.n_layers)
-        )
+        ))
 
     def zero_state(self, batch: int, like: torch.Tensor) -> LstmState:
         n, p, d = self.config.n_layers, self.config.projection_dim, self.config.lstm_dim

@@ -129,6 +129,9 @@ class DirectionRunner:
     """
 
     def __init__(self) -> None:
+        self._start()
+
+    def _start(self) -> None:
         self._pool: Optional[ThreadPoolExecutor] = None
         self._pool_threads = 0
         self._lock = threading.Lock()
@@ -165,7 +168,7 @@ class DirectionRunner:
         return {}
 
     def __setstate__(self, state) -> None:
-        self.__init__()
+        self._start()
 
 
 def _with_grad_mode(fn: Callable[[], T], grad: bool, inference: bool) -> Callable[[], T]:

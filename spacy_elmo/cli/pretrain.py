@@ -1,12 +1,15 @@
 """`python -m spacy elmo pretrain | evaluate-lm | dump-token-embeddings`."""
 import json
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from pathlib import Path
 
 import typer
 from wasabi import msg
 
 from ._app import app, parse_bool
+
+if TYPE_CHECKING:
+    from ..bilm.model import BiLM
 
 EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -110,6 +113,7 @@ def dump_token_embeddings_cli(
         weights = model_dir / "lm_weights.hdf5"
     try:
         check_output_file(output_file, "OUTPUT_FILE")
+        model: "BiLM"
         if is_efml_dir(model_dir):
             model = load_efml_bilm(model_dir)
         elif weights.exists():

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..bilm.config import BiLMConfig
-from ..bilm.lstm import BiLstm, BiLstmLayer, LstmState, StepPlan
+from ..bilm.lstm import BiLstm, LstmState, StepPlan
 from ..bilm.model import BiLM
 from .data import Batch
 from .softmax import LogUniformSampler, SharedSoftmax
@@ -90,7 +90,7 @@ class BiLanguageModel(nn.Module):
                 carry.bias.fill_(-2.0)
             cnn.proj.weight.normal_(0.0, math.sqrt(1.0 / n), generator=generator)
             cnn.proj.bias.zero_()
-            for layer in cast(List[BiLstmLayer], list(self.bilm.lstm.layers)):
+            for layer in self.bilm.lstm.layers:
                 fan_in = layer.weight_ih.shape[1] + layer.weight_hh.shape[1]
                 limit = math.sqrt(6.0 / (fan_in + 4 * layer.lstm_dim))
                 layer.weight_ih.uniform_(-limit, limit, generator=generator)
