@@ -283,11 +283,6 @@ class Errors:
         "than the config's [model] ({diff}). Make [model] match its options.json, "
         "or start from a random init with training.init_model = null."
     )
-    E216 = (
-        "{path}: [training] mixed_precision is now [training] precision, with the "
-        "component's vocabulary: \"fp32\" (exact; was \"no\"), \"tf32\", \"bf16\" or "
-        "\"fp16\". Rename the key (you set {value!r})."
-    )
     E220 = "{where}: [{section}] has no key '{key}'. {advice}"
     E221 = (
         "{where}: a pretraining config has no section [{section}]. {advice}Its "
@@ -501,10 +496,73 @@ class Errors:
     )
     E711 = "{path}: the folder holds no model this package can load. {looked_for}"
     E712 = (
-        "'{name}' is a {kind}, not an options + weights pair. Load it with "
+        "'{name}' is {kind}, not an options + weights pair. Load it with "
         "spacy_elmo.models.bilm.load_named_bilm (as the elmo component, embed "
         "and dump-token-embeddings do)."
     )
+    # ELMoForManyLangs models (io/efml.py, bilm/efml.py)
+    E400 = (
+        "{path}: not an ELMoForManyLangs model directory: {why}. A model folder "
+        "(as unzipped from the NLPL repository) holds config.json, char.dic, "
+        "word.dic, token_embedder.pkl and encoder.pkl."
+    )
+    E401 = (
+        "{path}: {why}. EFML's config.json is the training command line saved "
+        "as a JSON object; its 'config_path' names the architecture file "
+        "(e.g. \"cnn_50_100_512_4096_sample.json\")."
+    )
+    E402 = (
+        "{path}: the architecture file '{config_path}' named by config_path "
+        "is in none of the places ELMoForManyLangs looks: {tried}. Copy the "
+        "architecture file into the model directory, or set config_path to "
+        "its path (relative to the directory or absolute)."
+    )
+    E403 = "{path}: the architecture file is not valid JSON ({err})."
+    E404 = (
+        "{path}: the architecture is missing '{key}'. ELMoForManyLangs needs "
+        "encoder.(name, projection_dim, dim, n_layers, cell_clip, proj_clip) and "
+        "token_embedder.(name, activation, filters, n_highway, word_dim, "
+        "char_dim, max_characters_per_token)."
+    )
+    E405 = "{path}: '{key}' has the invalid value {value}: {why}."
+    E406 = (
+        "{path}: token_embedder.name is {name!r}: {why}. Only \"cnn\" (every "
+        "published model) makes ELMo layers."
+    )
+    E407 = (
+        "{path}: encoder.name is {name!r}: {why}. Only \"elmo\" (every "
+        "published model) makes layered ELMo vectors."
+    )
+    E408 = (
+        "{path}: the file does not exist, and the architecture ({arch}) needs "
+        "it: {why}. Unzip the whole model archive into the directory."
+    )
+    E409 = (
+        "{path}, line {line}: {why}. A .dic line is 'KEY<TAB>ID' (UTF-8), as "
+        "ELMoForManyLangs writes it."
+    )
+    E410 = (
+        "{path}: the vocabulary has no {missing} entr{plural}, which "
+        "ELMoForManyLangs always writes ({specials}). The file is cut or not a "
+        "{kind} written by its trainer."
+    )
+    E411 = (
+        "{path}: the ids do not match the rows of {table} in {pkl} ({rows} "
+        "rows): {why}. The .dic and the .pkl come from different models."
+    )
+    E412 = (
+        "{path}: the pickle holds more than tensors ({err}), so it was not "
+        "loaded: spacy-elmo reads torch pickles with weights_only=True and "
+        "never runs code from them. Re-save the state dict as plain tensors "
+        "(torch.save(model.state_dict(), ...))."
+    )
+    E413 = "{path}: cannot read this file as a torch state dict ({err}). It may be truncated or corrupt: unzip the model again."
+    E414 = (
+        "{path}: the state dict does not match the architecture {arch}: "
+        "{why}. Check that config_path names the architecture these weights "
+        "were trained with."
+    )
+    E415 = "{path}: '{key}' holds non-finite values (NaN or inf); the model file is damaged."
 
 
 class Warnings:
@@ -521,6 +579,12 @@ class Warnings:
         "eager loop instead, with the same results and more launch overhead. "
         "BiLM.set_cuda_graphs(False) turns them off without this warning."
     )
+    W600 = (
+        "{key}: bf16 on this CPU ({cpu}) is slower than fp32 and not exact: it has "
+        "no native bfloat16 matmuls (avx512_bf16 or amx_bf16), so every bf16 "
+        "matmul is emulated. Use fp32 here; bf16 pays on CPUs with AMX (Intel "
+        "Xeon 4th generation and later) and on CUDA GPUs."
+    )
     W061 = (
         "CUDA graphs for the pretraining step are off ({reason}); training runs "
         "the eager step instead, with the same results and more launch overhead."
@@ -536,11 +600,6 @@ class Warnings:
     )
 
     # Pretraining
-    W200 = (
-        "{path}: the checkpoint has no record of its training files (it was "
-        "written by an older spacy-elmo), so resuming cannot check that "
-        "data.train names the same files. The next checkpoint records them."
-    )
     W201 = (
         "{path}: resuming on other training files than the checkpoint's "
         "(--allow-data-change): {diff}. The run goes on from the checkpoint's "

@@ -5,7 +5,7 @@ wrapped in begin-of-word (258) and end-of-word (259) and padded with 260.
 Sentence markers are the "words" made of the single ids 256 (<S>) and 257
 (</S>). All ids are shifted by +1 so that 0 means "no token" (batch padding).
 """
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -52,40 +52,63 @@ class CharEncoder:
 
     max_chars (int): ids per token, markers included.
     cache_size (int): distinct tokens whose ids are kept (0: no cache).
+    token_ids (Optional[Callable[[str], numpy.ndarray]]): the ids of one token
+        *Shape:* (width,), column 0 > 0; None: bilm-tf's (`token_char_ids`).
+        Another input encoder (ELMoForManyLangs' vocabularies, bilm/efml.py)
+        plugs in here.
+    width (Optional[int]): ids per token given by `token_ids` (default max_chars).
+    markers (Tuple[str, str]): the sentence-start and -end tokens it adds.
     """
 
-    def __init__(self, max_chars: int = 50, cache_size: int = 200_000):
+    def __init__(
+        self,
+        max_chars: int = 50,
+        cache_size: int = 200_000,
+        *,
+        token_ids: Optional[Callable[[str], numpy.ndarray]] = None,
+        width: Optional[int] = None,
+        markers: Tuple[str, str] = (BOS_TOKEN, EOS_TOKEN),
+    ):
         self.max_chars = max_chars
         self.cache_size = cache_size
+        self.width = max_chars if width is None else width
+        self.markers = markers
+        self._token_ids = token_ids
         self._cache: Dict[str, numpy.ndarray] = {}
 
+    def _ids(self, token: str) -> numpy.ndarray:
+        if self._token_ids is None:
+            return token_char_ids(token, self.max_chars)
+        return self._token_ids(token)
+
     def encode(self, tokens: Iterable[str]) -> numpy.ndarray:
-        """*Shape:* (n_tokens, max_chars) int64."""
+        """*Shape:* (n_tokens, width) int64."""
         rows: List[numpy.ndarray] = []
         cache = self._cache
         for token in tokens:
             ids = cache.get(token)
             if ids is None:
-                ids = token_char_ids(token, self.max_chars)
+                ids = self._ids(token)
                 if len(cache) < self.cache_size:
                     cache[token] = ids
             rows.append(ids)
         if not rows:
-            return numpy.zeros((0, self.max_chars), dtype=numpy.int64)
+            return numpy.zeros((0, self.width), dtype=numpy.int64)
         return numpy.stack(rows)
 
     def encode_batch(self, sentences: Sequence[Sequence[str]], add_markers: bool = True) -> numpy.ndarray:
         """Character ids of tokenized sentences, padded with 0.
 
         sentences (Sequence[Sequence[str]]): tokens per sentence.
-        add_markers (bool): wrap each sentence in <S> ... </S> as bilm-tf does.
-        RETURNS (numpy.ndarray[int64]): *Shape:* (batch, longest (+ 2), max_chars)
+        add_markers (bool): wrap each sentence in the markers (bilm-tf: <S> ... </S>).
+        RETURNS (numpy.ndarray[int64]): *Shape:* (batch, longest (+ 2), width)
         """
         extra = 2 if add_markers else 0
         seq = max((len(s) for s in sentences), default=0) + extra
-        out = numpy.zeros((len(sentences), seq, self.max_chars), dtype=numpy.int64)
+        out = numpy.zeros((len(sentences), seq, self.width), dtype=numpy.int64)
+        bos, eos = self.markers
         for i, sentence in enumerate(sentences):
-            tokens = [BOS_TOKEN, *sentence, EOS_TOKEN] if add_markers else list(sentence)
+            tokens = [bos, *sentence, eos] if add_markers else list(sentence)
             out[i, : len(tokens)] = self.encode(tokens)
         return out
 
@@ -99,15 +122,16 @@ class CharEncoder:
 
         RETURNS (Tuple[List[str], numpy.ndarray, numpy.ndarray]): the distinct
             tokens in order of first appearance; their ids *Shape:*
-            (n_unique, max_chars) int64; the row of each position *Shape:*
+            (n_unique, width) int64; the row of each position *Shape:*
             (batch, longest (+ 2)) int64, -1 at padding.
         """
         extra = 2 if add_markers else 0
         seq = max((len(s) for s in sentences), default=0) + extra
         index = numpy.full((len(sentences), seq), -1, dtype=numpy.int64)
         unique: Dict[str, int] = {}
+        bos, eos = self.markers
         for i, sentence in enumerate(sentences):
-            tokens = [BOS_TOKEN, *sentence, EOS_TOKEN] if add_markers else sentence
+            tokens = [bos, *sentence, eos] if add_markers else sentence
             index[i, : len(tokens)] = [unique.setdefault(token, len(unique)) for token in tokens]
         words = list(unique)
         return words, self.encode(words), index

@@ -36,7 +36,8 @@ def embed_cli(
     """Embed each line of INPUT_FILE with ELMo and write OUTPUT_FILE (HDF5),
     as AllenNLP's `allennlp elmo` command does. Under torchrun the ranks
     share the lines and rank 0 writes the same file as one process."""
-    from ..embed import EmbedSettings, Ranks, embed_file, load_for_cli, scan_input, select_device
+    from ..device import use_device
+    from ..embed import EmbedSettings, Ranks, embed_file, load_for_cli, scan_input
     from ..embed.memory import bound_onednn_cache
     from ..errors import ElmoError, Errors
     from ..io.atomic import check_output_file
@@ -52,7 +53,7 @@ def embed_cli(
             raise ElmoError(Errors.E045.format(flags=" ".join(chosen)))
         if stateful and state_mode not in (None, "carry"):
             raise ElmoError(Errors.E046.format(mode=state_mode))
-        device = select_device(gpu_id, ranks)
+        device = use_device(gpu_id).device
         settings = EmbedSettings(
             output=chosen[0][2:] if chosen else "all",
             batch_size=batch_size,

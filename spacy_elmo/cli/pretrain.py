@@ -18,7 +18,7 @@ def pretrain_cli(
     ctx: typer.Context,  # extra arguments: config overrides, e.g. --paths.train data.txt
     config_path: Path = typer.Argument(..., help="Pretraining config, e.g. configs/bilm_tiny.cfg", exists=True, dir_okay=False),
     output_dir: Path = typer.Argument(..., help="Directory for model-last/, model-best/, checkpoints/, metrics.jsonl: new or without an earlier run (else --resume or --overwrite)"),
-    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU; under torchrun each process uses LOCAL_RANK", min=-1),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for the CPU; under torchrun each rank uses GPU gpu-id + LOCAL_RANK", min=-1),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT_DIR/checkpoints/last.pt with identical results"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an earlier run in OUTPUT_DIR (checkpoints/, model-last/, model-best/, metrics.jsonl, vocab.txt, config.json) and train from scratch"),
     allow_data_change: bool = typer.Option(False, "--allow-data-change", help="With --resume: go on although data.train names other files than the checkpoint was trained on"),
@@ -69,13 +69,14 @@ def evaluate_lm_cli(
     batch_size: int = typer.Option(16, "--batch-size", "-b", help="Rows evaluated in parallel (state carries within a row)", min=1),
     unroll: int = typer.Option(20, "--unroll", help="Tokens per window", min=1),
     max_line_chars: int = typer.Option(20_000, "--max-line-chars", help="Longest line accepted, in characters (longer lines are an error naming the line)", min=1),
-    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for CPU", min=-1),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, or -1 for the CPU", min=-1),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON object to this file (atomically)", dir_okay=False),
     threads: int = threads_option(),
     # fmt: on
 ):
     """Print the exact (full-softmax) forward, backward and mean perplexity of a
     pretrained biLM on a text file as one JSON object."""
+    from ..device import use_device
     from ..errors import ElmoError
     from ..io.atomic import atomic_write_text, check_output_file
     from ..io.guard import check_not_inputs, output_lock
@@ -88,10 +89,10 @@ def evaluate_lm_cli(
         if output is not None:
             check_output_file(output, "--output file")
             check_not_inputs([("--output file", output)], [("MODEL_DIR", model_dir), ("TEXT_FILE", text_file)])
+        device = use_device(gpu_id).device
         lock = output_lock(output, "--output file") if output is not None else nullcontext()
         with lock, exit_130_on_ctrl_c("nothing was written"):
             model, vocab = load_model(model_dir)
-            device = "cpu" if gpu_id < 0 else f"cuda:{gpu_id}"
             model.to(device)
             result = evaluate_lm(
                 model, vocab, expand_paths(str(text_file), "TEXT_FILE"), batch_size, unroll,
@@ -107,7 +108,7 @@ def evaluate_lm_cli(
 @app.command("dump-token-embeddings")
 def dump_token_embeddings_cli(
     # fmt: off
-    model_dir: Path = typer.Argument(..., help="Weights folder (options.json + weights.hdf5, or one *options.json + one *.hdf5) or a saved spaCy pipeline with an elmo component", exists=True, file_okay=False),
+    model_dir: Path = typer.Argument(..., help="Weights folder (options.json + weights.hdf5, or one *options.json + one *.hdf5), an ELMoForManyLangs model folder, or a saved spaCy pipeline with an elmo component", exists=True, file_okay=False),
     vocab_file: Path = typer.Argument(..., help="Word list, one word a line, no duplicates", exists=True, dir_okay=False),
     output_file: Path = typer.Argument(..., help="hdf5 file to write, dataset 'embedding' (n_words, projection_dim)"),
     strict: str = typer.Option("true", "--strict", parser=parse_bool, metavar="BOOL", help="false: load weights that hold more layers or filters than options.json names, using only what it names (with a warning)"),

@@ -6,7 +6,9 @@ from typing import List, Optional
 import srsly
 
 from ..bilm.model import BiLM
-from .resolve import resolve_weights
+from ..errors import DownloadError, Errors
+from .efml import load_efml_bilm
+from .resolve import ModelSource, resolve_model
 from .weights import load_bilm
 
 DATA_DIR = Path(__file__).parent.parent / "data"
@@ -27,16 +29,26 @@ def load_pretrained_bilm(
 ) -> BiLM:
     """A BiLM in eval mode with its warm state set.
 
-    weights (Optional[str]): a preset name or a folder in the bilm-tf
-        layout (io/resolve.py); None when options_file and weight_file are
-        given.
+    weights (Optional[str]): a preset name, a folder in the bilm-tf layout
+        or an ELMoForManyLangs model folder (io/resolve.py); None when
+        options_file and weight_file are given.
     strict (bool): weights holding LSTM layers, filters or highway layers that
         options.json does not name are an error; False loads only what the
         options name, with a warning (`io.weights.load_bilm`).
     """
-    options_path, weights_path = resolve_weights(
-        weights, options_file=options_file, weight_file=weight_file
-    )
-    bilm = load_bilm(options_path, weights_path, strict=strict)
+    source = resolve_model(weights, options_file=options_file, weight_file=weight_file)
+    return load_source(source, strict=strict)
+
+
+def load_source(source: ModelSource, *, strict: bool = True) -> BiLM:
+    """The BiLM of a resolved name, in eval mode with its warm state: an
+    ELMoForManyLangs folder, or an options + weights pair (a saved spaCy
+    pipeline is models/bilm.py's `load_named_bilm`; here it is E712)."""
+    if source.kind == "efml" and source.folder is not None:
+        bilm: BiLM = load_efml_bilm(source.folder)
+    elif source.options is not None and source.weights is not None:
+        bilm = load_bilm(source.options, source.weights, strict=strict)
+    else:
+        raise DownloadError(Errors.E712.format(name=source.given, kind=source.what))
     bilm.estimate_warm_state(warmup_sentences())
     return bilm

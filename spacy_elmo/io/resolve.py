@@ -10,11 +10,10 @@ A name is, in this order:
   it is loaded, in models/bilm.py), or the bilm-tf layout: options.json +
   weights.hdf5, or the published names: one `*options.json` beside one
   `*weights.hdf5` (or else one `*.hdf5`; AllenNLP's test fixture holds
-  lm_weights.hdf5).
+  lm_weights.hdf5), or an ELMoForManyLangs model folder (io/efml.py).
 
-Another folder layout (ELMoForManyLangs) is one more function in
-FOLDER_LAYOUTS returning a ModelSource of its own `kind`, and one more line
-in LOOKED_FOR. A name that matches nothing is an error listing everything
+Another folder layout is one more function in FOLDER_LAYOUTS returning a
+ModelSource of its own `kind`, and one more line in LOOKED_FOR. A name that matches nothing is an error listing everything
 looked for. No spaCy import here: the pipeline is told apart by its files.
 """
 from dataclasses import dataclass
@@ -22,9 +21,16 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple, Union
 
 from ..errors import DownloadError, Errors
+from .efml import is_efml_dir
 from .download import DEFAULT_DIR, DEFAULT_NAME, OPTIONS_NAME, PRESETS, WEIGHTS_NAME, fetch, is_url, preset_names
 
 PathLike = Union[str, Path]
+
+
+KIND_NAMES = {
+    "files": "a pair of files", "preset": "a preset", "bilm-tf": "a bilm-tf weights folder",
+    "efml": "an ELMoForManyLangs model folder", "pipeline": "a saved spaCy pipeline",
+}
 
 
 @dataclass(frozen=True)
@@ -32,11 +38,12 @@ class ModelSource:
     """What a model name resolved to.
 
     kind (str): "files" (an explicit pair), "preset", "bilm-tf" (a folder in
-        the bilm-tf layout) or "pipeline" (a saved spaCy pipeline).
+        the bilm-tf layout), "efml" (an ELMoForManyLangs model folder) or
+        "pipeline" (a saved spaCy pipeline).
     given (str): the name as typed, for messages.
     options (Optional[Path]): the local options.json ("files", "preset", "bilm-tf").
     weights (Optional[Path]): the local weights file (same kinds).
-    folder (Optional[Path]): the folder ("bilm-tf", "pipeline").
+    folder (Optional[Path]): the folder ("bilm-tf", "efml", "pipeline").
     """
 
     kind: str
@@ -44,6 +51,11 @@ class ModelSource:
     options: Optional[Path] = None
     weights: Optional[Path] = None
     folder: Optional[Path] = None
+
+    @property
+    def what(self) -> str:
+        """The kind in words, for messages."""
+        return KIND_NAMES.get(self.kind, self.kind)
 
     def local_inputs(self) -> List[Tuple[str, Path]]:
         """(what, path) of the user's own files this source reads (not the
@@ -79,6 +91,13 @@ def _bilm_tf_folder(path: Path, given: str) -> Optional[ModelSource]:
     raise DownloadError(Errors.E710.format(path=path, found=found, looked_for=_looked_for()))
 
 
+def _efml_folder(path: Path, given: str) -> Optional[ModelSource]:
+    """An ELMoForManyLangs model folder, told by its files (`io.efml.is_efml_dir`)."""
+    if is_efml_dir(path):
+        return ModelSource("efml", given, folder=path)
+    return None
+
+
 def _one_of(path: Path, *patterns: str) -> List[Path]:
     """The files of the first pattern that matches exactly one file; else
     the matches of the last pattern that matches any (to name them)."""
@@ -91,11 +110,12 @@ def _one_of(path: Path, *patterns: str) -> List[Path]:
     return found
 
 
-FOLDER_LAYOUTS: Tuple[Callable[[Path, str], Optional[ModelSource]], ...] = (_pipeline_folder, _bilm_tf_folder)
+FOLDER_LAYOUTS: Tuple[Callable[[Path, str], Optional[ModelSource]], ...] = (_pipeline_folder, _bilm_tf_folder, _efml_folder)
 LOOKED_FOR = (
     "a preset ({presets})",
     f"a folder with {OPTIONS_NAME} + {WEIGHTS_NAME} (written by pretraining or export_bilm), or with "
     "one *options.json and one *weights.hdf5 or *.hdf5 (bilm-tf's published names, e.g. lm_weights.hdf5)",
+    "an ELMoForManyLangs model folder (config.json, char.dic, word.dic, token_embedder.pkl, encoder.pkl)",
     "a saved spaCy pipeline (config.cfg + meta.json) with an elmo component",
     "options_file + weight_file (--options-file + --weight-file; paths or URLs)",
 )
@@ -160,5 +180,5 @@ def resolve_weights(
     """
     source = resolve_model(name_or_path, options_file=options_file, weight_file=weight_file)
     if source.options is None or source.weights is None:
-        raise DownloadError(Errors.E712.format(name=source.given, kind=source.kind))
+        raise DownloadError(Errors.E712.format(name=source.given, kind=source.what))
     return source.options, source.weights

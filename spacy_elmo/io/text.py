@@ -16,7 +16,7 @@ PathLike = Union[str, Path]
 # Magic bytes at the start of the file. bz2's 'BZh' is plain text, so its block
 # size digit and the magic of the first block (or of the end of an empty
 # stream) must follow: a text file whose first word is 'BZh' stays text.
-COMPRESSIONS: Dict[str, Tuple[Pattern[bytes], Callable[..., IO[bytes]]]] = {
+COMPRESSIONS: Dict[str, Tuple[Pattern[bytes], Callable[..., IO]]] = {
     "gzip": (re.compile(b"\x1f\x8b"), gzip.open),
     "bz2": (re.compile(b"BZh[1-9](1AY&SY|\x17rE8P\x90)"), bz2.open),
     "xz": (re.compile(b"\xfd7zXZ\x00"), lzma.open),

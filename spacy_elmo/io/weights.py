@@ -4,7 +4,7 @@ import json
 import re
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import h5py
 import numpy
@@ -148,23 +148,40 @@ def load_weights(
         handle = h5py.File(path, "r")
     except OSError as err:
         raise WeightsError(Errors.E012.format(path=path, err=err)) from None
-    with handle, torch.no_grad():
+    with handle:
         extra = unnamed_parts(handle, config)
         if extra:
             details = dict(path=path, extra="; ".join(extra), options=options_file or "options.json")
             if strict:
                 raise WeightsError(Errors.E015.format(**details))
             warnings.warn(Warnings.W015.format(**details), stacklevel=2)
+        load_arrays(model, handle, path)
+
+
+def load_arrays(
+    model: BiLM, source: Mapping[str, Any], path: PathLike, *, skip: Sequence[str] = ()
+) -> None:
+    """Copy arrays named and oriented as in weights.hdf5 (an open h5py file,
+    or a dict of numpy arrays converted from another format) into `model`,
+    checking names and shapes against the model's config.
+
+    skip (Sequence[str]): names the caller fills itself (a converted model
+        whose character table is not bilm-tf's).
+    """
+    config = model.config
+    with torch.no_grad():
         for entry in _entries(config):
             name, shape = entry.name, entry.shape
-            if name not in handle:
+            if name in skip:
+                continue
+            if name not in source:
                 raise WeightsError(
                     Errors.E010.format(
                         path=path, name=name, n_layers=config.n_layers,
                         n_highway=config.n_highway, n_filters=len(config.filters),
                     )
                 )
-            dataset = handle[name]
+            dataset = source[name]
             if tuple(dataset.shape) != shape:
                 raise WeightsError(
                     Errors.E011.format(path=path, name=name, shape=tuple(dataset.shape), expected=shape)

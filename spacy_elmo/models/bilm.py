@@ -6,7 +6,7 @@ options.json / weights.hdf5.
 """
 import io
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import spacy
 import srsly
@@ -16,10 +16,12 @@ from thinc.api import Model, PyTorchShim, get_torch_default_device, torch2xp, xp
 from thinc.types import Floats3d
 
 from ..bilm.config import BiLMConfig
+from ..bilm.efml import EfmlBiLM
 from ..bilm.model import DEFAULT_TOKEN_CACHE_SIZE, BiLM, check_state_mode, keeps_row_order
-from ..bilm.precision import check_precision, precision_scope
+from ..bilm.precision import check_precision, fp32_flags, precision_scope
 from ..errors import ElmoError, Errors
-from ..io.pretrained import load_pretrained_bilm
+from ..io.efml import build_efml_bilm, parse_architecture
+from ..io.pretrained import load_source
 from ..io.resolve import resolve_model
 
 InT = List[Sequence[str]]
@@ -186,17 +188,18 @@ def load_named_bilm(
     strict: bool = True,
 ) -> BiLM:
     """The biLM a name names (`io.resolve.resolve_model`: a preset, a
-    bilm-tf folder, a pair of files, a saved spaCy pipeline), in eval mode
-    with its warm state: what the component's weights, embed --weights, demo
-    --weights and dump-token-embeddings MODEL_DIR all load.
+    bilm-tf or ELMoForManyLangs folder, a pair of files, a saved spaCy
+    pipeline), in eval mode with its warm state: what the component's
+    weights, embed --weights, demo --weights and dump-token-embeddings
+    MODEL_DIR all load.
 
     strict (bool): see `io.weights.load_bilm` (a saved pipeline's biLM
         carries its options, so there is nothing to check).
     """
     source = resolve_model(weights, options_file=options_file, weight_file=weight_file)
-    if source.kind == "pipeline":
+    if source.kind == "pipeline" and source.folder is not None:
         return bilm_of_pipeline(source.folder)
-    return load_pretrained_bilm(None, options_file=source.options, weight_file=source.weights, strict=strict)
+    return load_source(source, strict=strict)
 
 
 def bilm_of_pipeline(path: Path) -> BiLM:
@@ -233,7 +236,8 @@ def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Call
         grad = torch.zeros_like(layers)
         for i, dy in enumerate(dY):
             grad[i, :, : dy.shape[1]] = xp2torch(dy, device=grad.device)
-        torch.autograd.backward([layers], grad_tensors=[grad])
+        with fp32_flags(precision):  # the backward in the forward's precision, not cuDNN's default TF32
+            torch.autograd.backward([layers], grad_tensors=[grad])
         return []
 
     return _split(model, layers.detach(), n_tokens), backprop
@@ -241,7 +245,8 @@ def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Call
 
 def _split(model: Model, layers: torch.Tensor, n_tokens: torch.Tensor) -> OutT:
     """(batch, L, seq, dim) tensor -> per row (L, n_tokens, dim) arrays."""
-    arrays = torch2xp(layers.float()) if layers.device.type != "cpu" else layers.float().numpy()
+    # numpy on the CPU, cupy on a GPU
+    arrays: Any = torch2xp(layers.float()) if layers.device.type != "cpu" else layers.float().numpy()
     return [arrays[i, :, : int(n)] for i, n in enumerate(n_tokens.tolist())]
 
 
@@ -251,19 +256,31 @@ def _apply_fine_tune(bilm: BiLM, fine_tune: bool) -> None:
 
 
 def serialize_bilm(bilm: Optional[BiLM]) -> bytes:
-    """Options + parameters + warm state, as bytes (torch.save of the state dict)."""
+    """Options + parameters + warm state, as bytes (torch.save of the state
+    dict); an ELMoForManyLangs model saves its architecture file and both
+    vocabularies instead of options, so it loads with no EFML files."""
     if bilm is None:
         raise ElmoError(Errors.E041)
     buffer = io.BytesIO()
     torch.save(bilm.state_dict(), buffer)
+    if isinstance(bilm, EfmlBiLM):
+        vocab = bilm.vocab
+        efml = {"architecture": bilm.efml_architecture, "chars": vocab.chars, "words": vocab.words,
+                "n_chars": vocab.n_chars, "n_words": vocab.n_words}
+        return srsly.msgpack_dumps({"efml": efml, "state": buffer.getvalue()})
     return srsly.msgpack_dumps({"options": bilm.config.to_options(), "state": buffer.getvalue()})
 
 
 def deserialize_bilm(bilm: Optional[BiLM], data: bytes, device: torch.device) -> BiLM:
     msg = srsly.msgpack_loads(data)
-    config = BiLMConfig.from_options(msg["options"], path="serialized elmo model")
-    if bilm is None or bilm.config != config:
-        bilm = BiLM(config)
+    if "efml" in msg:
+        efml = msg["efml"]
+        arch = parse_architecture(efml["architecture"], "serialized elmo model")
+        bilm = build_efml_bilm(arch, efml["chars"], efml["words"], efml["n_chars"], efml["n_words"])
+    else:
+        config = BiLMConfig.from_options(msg["options"], path="serialized elmo model")
+        if bilm is None or isinstance(bilm, EfmlBiLM) or bilm.config != config:
+            bilm = BiLM(config)
     state = torch.load(io.BytesIO(msg["state"]), map_location=device, weights_only=True)
     bilm.load_state_dict(state)
     return bilm.to(device).eval()

@@ -21,7 +21,7 @@ With `reset_prob` > 0, each sentence starts from the zero LSTM state with that
 probability (the same positions in both streams, since a sentence occupies the
 same positions in each). A model whose state is never reset learns to depend on
 state built up since the start of training and can fail from the zero state
-that evaluation and the `reset` mode use (measured: benchmarks/RESULTS_pretrain.md). The
+that evaluation and the `reset` mode use (measured: docs/results_pretrain.md). The
 draw is a function of (seed, epoch, line), so resuming reproduces it.
 """
 import glob
@@ -261,11 +261,11 @@ class WindowStream:
                 window = stream[: T + 1]
                 ids = [add(tok, len(unique)) for tok in window[:T]]
                 index_rows.append(ids + [0] * (T - len(ids)))
-                targets = [
+                row = [
                     IGNORE if (tok == after and prev == before) else get(tok, unk)
                     for prev, tok in zip(window, window[1:])
                 ]
-                target_rows.append(targets + [IGNORE] * (T - len(targets)))
+                target_rows.append(row + [IGNORE] * (T - len(row)))
         index = torch.tensor(index_rows, dtype=torch.long).view(2, B, T)
         targets = torch.tensor(target_rows, dtype=torch.long).view(2, B, T)
         resets = None

@@ -9,8 +9,8 @@ import h5py
 import numpy
 import torch
 
-from ..bilm.chars import CharEncoder
 from ..bilm.model import BiLM
+from ..bilm.precision import fp32_flags
 from ..io.atomic import atomic_path, check_output_file
 from .vocab import read_word_list
 
@@ -19,14 +19,16 @@ PathLike = Union[str, Path]
 
 @torch.no_grad()
 def token_embeddings(model: BiLM, words, batch_size: int = 1024) -> numpy.ndarray:
-    """*Shape:* (n_words, projection_dim) float32, row i = words[i]. `<S>` and
-    `</S>` get the sentence-marker vectors, as in bilm-tf."""
+    """*Shape:* (n_words, projection_dim) float32, row i = words[i]. The
+    sentence markers (`<S>` / `</S>`; `<bos>` / `<eos>` for ELMoForManyLangs
+    models) get the marker vectors, as in bilm-tf."""
     model.eval()
-    encoder = CharEncoder(model.config.max_chars, cache_size=0)
+    encoder = model.chars  # the model's own input encoder (bytes, or EFML's vocabularies)
     out = numpy.zeros((len(words), model.config.projection_dim), dtype=numpy.float32)
     for start in range(0, len(words), batch_size):
         chars = torch.from_numpy(encoder.encode(words[start : start + batch_size])).to(model.device)
-        out[start : start + len(chars)] = model.token_vectors(chars).float().cpu().numpy()
+        with fp32_flags("fp32"):  # as embed's exact layer 0: not cuDNN's default TF32
+            out[start : start + len(chars)] = model.token_vectors(chars).float().cpu().numpy()
     return out
 
 

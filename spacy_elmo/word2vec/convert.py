@@ -14,7 +14,7 @@ first (most frequent) rows, and no Lexeme is created per key.
 """
 import contextlib
 from pathlib import Path
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union, cast
 
 import numpy
 import spacy
@@ -47,7 +47,7 @@ def dedupe_rows(data: numpy.ndarray) -> Tuple[int, numpy.ndarray]:
     # Integer hashes (sum of value bits x random odd numbers, mod 2**64): a
     # float dot product may round identical rows differently (BLAS sums rows
     # in different orders by their position in a block).
-    coef = numpy.random.default_rng(0).integers(0, 2**63, dims, dtype=numpy.uint64) * 2 + 1
+    coef = cast(numpy.ndarray, numpy.random.default_rng(0).integers(0, 2**63, dims, dtype=numpy.uint64) * 2 + 1)
     # Only rows whose first values hash alike can be identical: usually few,
     # so the whole rows of only those are hashed, then compared bit for bit.
     head = min(dims, 16)
@@ -154,10 +154,10 @@ def word2vec_to_vectors(
     hashes = list(map(strings.add, keys))
     if n_rows == len(keys):  # no row merged (dedupe) or mapped (prune): row i is key i
         vectors = Vectors(data=data, keys=hashes, name=name)  # one call
-    else:
+    else:  # some row merged or mapped, so row_of_key is set
         vectors = Vectors(data=data, name=name)
         add = vectors.add
-        for key, row in zip(hashes, row_of_key.tolist()):
+        for key, row in zip(hashes, cast(numpy.ndarray, row_of_key).tolist()):
             add(key, row=row)
     vectors.strings = strings
     return vectors

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from spacy_elmo.cli._app import app
 from spacy_elmo.errors import DownloadError
-from spacy_elmo.io.resolve import resolve_model
+from spacy_elmo.io.resolve import resolve_model, resolve_weights
 
 runner = CliRunner()
 
@@ -31,6 +31,15 @@ def test_folders_by_their_files(tmp_path, fixtures_dir, fixture_bilm_dir):
     assert resolve_model("default").kind == "preset"
 
 
+def test_an_efml_folder_is_one_layout(shared_data):
+    folder = shared_data / "efml-fixture" / "models" / "cnn_word_char"
+    found = resolve_model(folder)
+    assert (found.kind, found.folder, found.options, found.weights) == ("efml", folder, None, None)
+    assert found.local_inputs() == [(f"the model {folder}", folder)]
+    with pytest.raises(DownloadError, match="'.*cnn_word_char' is an ELMoForManyLangs model folder, not an options"):
+        resolve_weights(folder)
+
+
 def test_what_it_looked_for(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     for name, start in ((str(tmp_path), "the folder holds no model"), ("nope", "Unknown ELMo weights 'nope'")):
@@ -38,7 +47,8 @@ def test_what_it_looked_for(tmp_path):
             resolve_model(name)
         message = str(info.value)
         assert start in message and "Looked for: a preset ('default', 'small'" in message
-        for layout in ("options.json + weights.hdf5", "*options.json", "saved spaCy pipeline", "--options-file"):
+        for layout in ("options.json + weights.hdf5", "*options.json", "ELMoForManyLangs model folder",
+                       "saved spaCy pipeline", "--options-file"):
             assert layout in message
 
 

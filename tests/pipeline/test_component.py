@@ -217,6 +217,7 @@ def test_unknown_weights_name_is_clear():
 
 @pytest.mark.gpu
 def test_gpu(fixtures_dir):
+    pytest.importorskip("cupy", reason="spacy.require_gpu needs CuPy (spaCy's own GPU tests skip without it)")
     spacy.require_gpu()
     try:
         nlp = spacy.blank("en")
