@@ -3,10 +3,12 @@ batches through `BiLM.embed_sentences`), the `elmo` component, a plain
 per-timestep loop (AllenNLP's structure) and, as the hardware anchor, cuDNN's
 `nn.LSTM(proj_size=...)` running the same recurrence shape.
 
-The baseline loop: batches in input order, the char CNN run on every padded
-position, then per direction, per layer, per time step one LSTM-cell matmul
-over [x_t; h_{t-1}] with masking. It uses the same weights; the script checks
-that the outputs agree.
+The baseline ("plain loop", `baseline_embed`) is AllenNLP's `_ElmoBiLm`
+structure, the side-by-side reference for speed claims: batches in input
+order, the char CNN on every padded position, rows sorted by length, per
+layer, direction and time step two linear maps over the rows still
+running (AllenNLP's LstmCellWithProjection). It uses the same weights; the
+script checks that the outputs agree.
 
     python benchmarks/bench_embed.py --shape default --tokens 20000
     python benchmarks/bench_embed.py --shape original --tokens 2000 --precision fp32,bf16
@@ -96,46 +98,72 @@ def make_model(shape: str) -> BiLM:
 
 @torch.inference_mode()
 def baseline_embed(model: BiLM, sentences: Sentences) -> torch.Tensor:
-    """The plain loop. RETURNS: (batch, n_layers + 1, seq, dim), zero at padding."""
+    """AllenNLP's `_ElmoBiLm` structure (allennlp/modules/elmo.py, elmo_lstm.py,
+    lstm_cell_with_projection.py): the char CNN on every padded position, the
+    batch sorted by length, then per layer and direction a loop over time
+    steps that runs only the rows still inside their length, with
+    `input_linearity(x_t)` and `state_linearity(h)` (the bias on the state
+    side), memory clipping, the projection and its clipping.
+    RETURNS: (batch, n_layers + 1, seq, dim) in input order, zero at padding."""
     cfg = model.config
     device = model.device
     ids = batch_to_ids(sentences, cfg.max_chars).to(device)
     batch, seq, _ = ids.shape
     mask = (ids[:, :, 0] > 0).float()
     tokens = model.char_cnn(ids.view(-1, cfg.max_chars)).view(batch, seq, -1) * mask[..., None]
+    lengths = mask.sum(1).long()
+    sorted_lengths, order = torch.sort(lengths, descending=True)
+    x = tokens.index_select(0, order)
     d, p = cfg.lstm_dim, cfg.projection_dim
     forget = torch.zeros(4 * d, device=device)
     forget[2 * d : 3 * d] = 1.0
+    bounds = sorted_lengths.tolist()
     layer_out = []
-    inputs = [tokens, tokens]
+    inputs = [x, x]
     for index, layer in enumerate(model.lstm.layers):
         outs = []
         for direction in (0, 1):
-            weight = torch.cat([layer.weight_ih[direction], layer.weight_hh[direction]])
+            w_ih, w_hh = layer.weight_ih[direction], layer.weight_hh[direction]
             bias = layer.bias[direction] + forget
-            h = torch.zeros(batch, p, device=device)
-            c = torch.zeros(batch, d, device=device)
+            w_proj = layer.weight_proj[direction]
+            memory = torch.zeros(batch, d, device=device)
+            state = torch.zeros(batch, p, device=device)
             out = torch.zeros(batch, seq, p, device=device)
+            active = batch - 1  # last row inside the current step (AllenNLP's current_length_index)
             steps = range(seq) if direction == 0 else range(seq - 1, -1, -1)
+            if direction == 1:
+                active = 0
             for t in steps:
-                gates = torch.cat([inputs[direction][:, t], h], dim=1) @ weight + bias
-                i, j, f, o = gates.chunk(4, dim=1)
-                new_c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(j)
+                if direction == 0:
+                    while active >= 0 and bounds[active] <= t:
+                        active -= 1
+                else:
+                    while active < batch - 1 and bounds[active + 1] > t:
+                        active += 1
+                rows = active + 1
+                if rows <= 0 or bounds[0] <= t:
+                    continue
+                prev_memory, prev_state = memory[:rows].clone(), state[:rows].clone()
+                gates = inputs[direction][:rows, t] @ w_ih + torch.addmm(bias, prev_state, w_hh)
+                i, j, f, o = gates.chunk(4, dim=1)  # bilm-tf's order; AllenNLP's is i, f, j, o
+                new_memory = torch.sigmoid(i) * torch.tanh(j) + torch.sigmoid(f) * prev_memory
                 if cfg.cell_clip:
-                    new_c = new_c.clamp(-cfg.cell_clip, cfg.cell_clip)
-                new_h = (torch.sigmoid(o) * torch.tanh(new_c)) @ layer.weight_proj[direction]
+                    new_memory = new_memory.clamp(-cfg.cell_clip, cfg.cell_clip)
+                new_state = (torch.sigmoid(o) * torch.tanh(new_memory)) @ w_proj
                 if cfg.proj_clip:
-                    new_h = new_h.clamp(-cfg.proj_clip, cfg.proj_clip)
-                m = mask[:, t : t + 1]
-                c = m * new_c + (1 - m) * c
-                h = m * new_h + (1 - m) * h
-                out[:, t] = new_h * m
+                    new_state = new_state.clamp(-cfg.proj_clip, cfg.proj_clip)
+                memory = memory.data.clone()
+                state = state.data.clone()
+                memory[:rows] = new_memory
+                state[:rows] = new_state
+                out[:rows, t] = new_state
             if index > 0 and cfg.use_skip_connections:
                 out = out + inputs[direction]
             outs.append(out)
         inputs = outs
         layer_out.append(torch.cat(outs, dim=-1))
-    layers = torch.stack([torch.cat([tokens, tokens], -1)] + layer_out, dim=1)
+    layers = torch.stack([torch.cat([x, x], -1)] + layer_out, dim=1)
+    layers = layers.index_select(0, torch.argsort(order))
     return layers[:, :, 1:-1] * mask[:, None, 2:, None]  # drop <S>, </S> positions
 
 
@@ -352,7 +380,7 @@ def main() -> None:
     if not args.no_baseline:
         reset_peak(device)
         base, times = timed(device, lambda: run_baseline(model, sentences, batch_sizes[0]), args.repeat)
-        print_row(f"plain loop baseline batch {batch_sizes[0]}", n_tokens, times, peak_memory(device))
+        print_row(f"AllenNLP-structure loop batch {batch_sizes[0]}", n_tokens, times, peak_memory(device))
         if reference is not None:
             print_deviation("max |embed fp32 - baseline|", max_deviation(reference, base))
     if args.anchor:

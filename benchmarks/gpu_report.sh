@@ -56,8 +56,8 @@ PRETRAIN="python3 benchmarks/bench_pretrain.py --gpu-id $GPU --jsonl $ROWS --thr
 if [ "$GPU" -ge 0 ]; then  # correctness first: exact CUDA vs CPU, the fixture, graphs vs eager
   row "gpu-marked tests" 100 python3 -m pytest -q -m gpu -p no:cacheprovider tests
 fi
-row "inference, exact fp32 and bf16, cuDNN anchors, CUDA vs CPU" 120 \
-  $EMBED --shape $SHAPE --tokens $TOKENS --batch-size $BATCHES --precision fp32,bf16 \
+row "inference, exact fp32, tf32 and bf16, cuDNN anchors, CUDA vs CPU" 150 \
+  $EMBED --shape $SHAPE --tokens $TOKENS --batch-size $BATCHES --precision fp32,tf32,bf16 \
   --no-baseline --anchor --anchor-shape $ANCHOR --check-cpu $CHECK --global-tf32
 row "inference, eager loop (CUDA graphs off)" 50 \
   $EMBED --shape $SHAPE --tokens $TOKENS --batch-size $BATCHES --precision fp32 --no-baseline --eager

@@ -1,5 +1,5 @@
-"""Write the first N non-empty lines (or lines, with --keep-blank) of a text file (.gz ok) to OUT: small
-corpora for the CI-sized workflow.
+"""Write the first N non-empty lines (or lines, with --keep-blank) of a text file (.gz ok) to OUT, all of
+them with --lines 0: the project's corpora, cut to the scale's size.
 
     python scripts/head_text.py IN OUT --lines N
 """
@@ -14,7 +14,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("input", type=Path)
     parser.add_argument("output", type=Path)
-    parser.add_argument("--lines", type=int, required=True)
+    parser.add_argument("--lines", type=int, required=True, help="at most N lines (0: all)")
     parser.add_argument("--keep-blank", action="store_true", help="keep blank lines (sentence breaks of .conll files) and count them")
     args = parser.parse_args()
     opener = gzip.open if args.input.suffix == ".gz" else open
@@ -23,7 +23,7 @@ def main() -> None:
         for line in handle:
             if line.strip() or args.keep_blank:
                 kept.append(line if line.endswith("\n") else line + "\n")
-                if len(kept) >= args.lines:
+                if args.lines and len(kept) >= args.lines:
                     break
     atomic_write_text(args.output, "".join(kept))
     print(f"{args.input} -> {args.output}: {len(kept)} lines")

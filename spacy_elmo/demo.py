@@ -42,7 +42,7 @@ def nearest_contexts(
             j, best = max(others, key=lambda o: _cos(token._.elmo, o[1]._.elmo))
             static = None
             if vectors is not None and token.has_vector and best.has_vector:
-                static = _cos(token.vector, best.vector)
+                static = _cos(numpy.asarray(token.vector), numpy.asarray(best.vector))
             sense = senses.get(word, {})
             same = sense[i] == sense[j] if i in sense and j in sense else None
             rows.append(

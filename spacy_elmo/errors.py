@@ -49,7 +49,9 @@ class Errors:
     )
     E012 = (
         "{path}: cannot read this file as HDF5 ({err}). It may be truncated or "
-        "corrupt (an interrupted download?): delete it and fetch it again."
+        "corrupt: a download in the cache (~/.cache/spacy-elmo or "
+        "$SPACY_ELMO_CACHE) is fetched again once deleted; a file of your own "
+        "must be a bilm-tf weights file, copied whole."
     )
     E013 = "{path}: the file does not exist. {hint}"
     E014 = "{path} is a directory, not a file. {hint}"
@@ -70,10 +72,7 @@ class Errors:
         "{url}: the sha256 of the downloaded file is {got}, expected {expected}. "
         "The download is corrupt or the file changed; nothing was kept."
     )
-    E022 = (
-        "Unknown ELMo weights '{name}'. Use a preset ({presets}), a directory "
-        "holding options.json + weights.hdf5, or options_file + weight_file."
-    )
+    E022 = "Unknown ELMo weights '{name}': not a preset, and no such folder. {looked_for}"
     E023 = (
         "Ambiguous ELMo weights: {why}. Pass either a preset name / directory, "
         "or both options_file and weight_file (local paths or URLs)."
@@ -196,9 +195,9 @@ class Errors:
         "width), and the width of its encode layer if it has one."
     )
     E093 = (
-        "spacy-elmo.ElmoEncoder.v1: {key} must be a positive integer, not "
+        "spacy-elmo.ElmoEncoder.v1: {key} must be an integer >= {least}, not "
         "{value!r}. Set [components.elmo.model] {key} (defaults: max_length = 256, "
-        "token_budget = 4096)."
+        "0: never cut; token_budget = 4096)."
     )
     E094 = (
         "The elmo component '{name}' has no labels: it only provides ELMo layers. "
@@ -284,11 +283,6 @@ class Errors:
         "than the config's [model] ({diff}). Make [model] match its options.json, "
         "or start from a random init with training.init_model = null."
     )
-    E216 = (
-        "{path}: [training] mixed_precision is now [training] precision, with the "
-        "component's vocabulary: \"fp32\" (exact; was \"no\"), \"tf32\", \"bf16\" or "
-        "\"fp16\". Rename the key (you set {value!r})."
-    )
     E220 = "{where}: [{section}] has no key '{key}'. {advice}"
     E221 = (
         "{where}: a pretraining config has no section [{section}]. {advice}Its "
@@ -369,7 +363,7 @@ class Errors:
     )
     E109 = (
         "{path}: reading a gensim model needs gensim. Install it with "
-        "pip install 'spacy-elmo[gensim]'."
+        "pip install gensim (or pip install '.[gensim]' in the checkout)."
     )
     E110 = (
         "{path}: the gensim object is a {type}, which has no word vectors. Pass a "
@@ -459,6 +453,53 @@ class Errors:
         "--paths.train / --paths.dev."
     )
 
+    # Nothing a user types destroys their data (io/guard.py, cli/)
+    E700 = (
+        "{out_what} {out} is {in_what} {inp} (the same file, or a file inside "
+        "it): writing it would destroy the input. Choose another {out_what}."
+    )
+    E701 = (
+        "{out_what} {out} holds {in_what} {inp}: the folder is replaced as a "
+        "whole, which would delete the input. Choose another {out_what}, or "
+        "move the input out of it."
+    )
+    E702 = (
+        "{what} {target} is being written by {holder}, which holds the lock "
+        "{lock}. Wait for that run to finish or stop it, or write to another "
+        "path. (A lock left by a killed run does not block: this one is held.)"
+    )
+    E703 = (
+        "{what} {path} holds a spaCy pipeline that this command did not write "
+        "(it has {found}). Pass --overwrite to replace it, or choose a new "
+        "{what}."
+    )
+    E704 = (
+        "'{lang}' is not a language code spaCy knows (LANG). Use an ISO code "
+        "such as en, de, fr or xx (multi-language); the codes are the folders "
+        "of spacy/lang."
+    )
+    E705 = "{what} {target}: cannot create its folder ({err}). Choose another {what}."
+    E706 = (
+        "{path}: the file is UTF-16 (it starts with a UTF-16 byte order mark), "
+        "not UTF-8. Convert it: `iconv -f UTF-16 -t UTF-8 {path} > fixed.txt`."
+    )
+    E707 = (
+        "{path}, line {line}: a NUL byte, which no text holds: the file is "
+        "binary or UTF-16 (convert UTF-16 with `iconv -f UTF-16 -t UTF-8 {path} "
+        "> fixed.txt`). Pass a UTF-8 text file, one tokenized sentence per line."
+    )
+    E708 = "train-word2vec: {name} (--{flag}) is {value}, not in the range {low}..{high}."
+    E709 = "truncate (--truncate) is {value}: it is the number of rows to read, 0 (all) or more."
+    E710 = (
+        "{path}: the folder holds {found}, so which files are the biLM is "
+        "ambiguous. {looked_for}"
+    )
+    E711 = "{path}: the folder holds no model this package can load. {looked_for}"
+    E712 = (
+        "'{name}' is {kind}, not an options + weights pair. Load it with "
+        "spacy_elmo.models.bilm.load_named_bilm (as the elmo component, embed "
+        "and dump-token-embeddings do)."
+    )
     # ELMoForManyLangs models (io/efml.py, bilm/efml.py)
     E400 = (
         "{path}: not an ELMoForManyLangs model directory: {why}. A model folder "
@@ -562,6 +603,12 @@ class Warnings:
         "eager loop instead, with the same results and more launch overhead. "
         "BiLM.set_cuda_graphs(False) turns them off without this warning."
     )
+    W600 = (
+        "{key}: bf16 on this CPU ({cpu}) is slower than fp32 and not exact: it has "
+        "no native bfloat16 matmuls (avx512_bf16 or amx_bf16), so every bf16 "
+        "matmul is emulated. Use fp32 here; bf16 pays on CPUs with AMX (Intel "
+        "Xeon 4th generation and later) and on CUDA GPUs."
+    )
     W061 = (
         "CUDA graphs for the pretraining step are off ({reason}); training runs "
         "the eager step instead, with the same results and more launch overhead."
@@ -577,11 +624,6 @@ class Warnings:
     )
 
     # Pretraining
-    W200 = (
-        "{path}: the checkpoint has no record of its training files (it was "
-        "written by an older spacy-elmo), so resuming cannot check that "
-        "data.train names the same files. The next checkpoint records them."
-    )
     W201 = (
         "{path}: resuming on other training files than the checkpoint's "
         "(--allow-data-change): {diff}. The run goes on from the checkpoint's "

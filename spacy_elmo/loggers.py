@@ -18,7 +18,7 @@ def create_jsonl_logger_v1(path: Optional[str] = None, progress_bar: bool = Fals
     as in spacy.ConsoleLogger.v2, which still prints the usual table."""
     console = registry.loggers.get("spacy.ConsoleLogger.v2")(progress_bar=progress_bar)
 
-    def setup(nlp, stdout: IO = None, stderr: IO = None) -> Tuple[Callable[[Optional[Dict[str, Any]]], None], Callable[[], None]]:
+    def setup(nlp, stdout: Optional[IO] = None, stderr: Optional[IO] = None) -> Tuple[Callable[[Optional[Dict[str, Any]]], None], Callable[[], None]]:
         log_console, finalize_console = console(nlp, stdout or sys.stdout, stderr or sys.stderr)
         if path is None:
             return log_console, finalize_console

@@ -16,7 +16,7 @@ import h5py
 import numpy
 
 from spacy_elmo.bilm.model import BiLM
-from spacy_elmo.io.download import resolve_weights
+from spacy_elmo.io.resolve import resolve_weights
 from spacy_elmo.io.weights import load_bilm, read_options
 from spacy_elmo.training.settings import PretrainSettings, load_config, parse_settings
 

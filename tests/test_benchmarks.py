@@ -25,7 +25,7 @@ def test_bench_embed_rows_and_agreement(tmp_path):
     )
     by_row = {r["row"]: r for r in rows}
     for label in ("embed fp32 batch 8 eager", "embed fp32 batch 32 eager", "embed bf16 batch 8 eager",
-                  "plain loop baseline batch 8", "nn.LSTM(proj_size) fp32 4x8"):
+                  "AllenNLP-structure loop batch 8", "nn.LSTM(proj_size) fp32 4x8"):
         assert by_row[label]["tokens_per_s"] > 0, label
     assert by_row["max |embed fp32 - baseline|"]["max_abs"] < 1e-5
     assert 1e-4 < by_row["max |embed bf16 - embed fp32|"]["max_abs"] < 0.5

@@ -1,7 +1,8 @@
-"""The project.yml `ci` workflow runs end to end in a temporary copy: corpus ->
-word2vec -> vectors -> biLM -> adaptation -> tagger/NER seven ways (one command
-per training run) -> evaluation -> results -> demo -> package; then the package
-installs into a fresh venv and loads."""
+"""project.yml's `all` workflow at the ci scale (configs/scale_ci.vars) runs end
+to end in a temporary copy: corpus -> word2vec -> vectors -> biLM -> adaptation
+-> tagger/NER seven ways (one command per training run) -> evaluation ->
+results -> demo -> package; then the package installs into a fresh venv and
+loads."""
 import json
 import re
 import shutil
@@ -13,7 +14,17 @@ import venv
 import pytest
 import srsly
 
+from weasel.util import load_project_config, parse_config_overrides
+
 from helpers import ROOT
+
+SCALES = {"full": [], "small": (ROOT / "configs" / "scale_small.vars").read_text().split(),
+          "ci": (ROOT / "configs" / "scale_ci.vars").read_text().split()}
+
+
+def overrides(args):
+    """`--vars.NAME VALUE ...` as `weasel run` reads them."""
+    return parse_config_overrides(args, env_var=None)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +35,7 @@ def ci_project(tmp_path_factory, shared_data):
         (shutil.copytree if src.is_dir() else shutil.copy)(src, project / name)
     overrides = ["--vars.ud_dir", str(shared_data / "ud-english-ewt"), "--vars.wikitext_dir", str(shared_data / "wikitext-2"),
                  "--vars.wnut_dir", str(shared_data / "wnut17")]
-    proc = subprocess.run([sys.executable, "-m", "weasel", "run", "ci", str(project), *overrides],
+    proc = subprocess.run([sys.executable, "-m", "weasel", "run", "all", str(project), *SCALES["ci"], *overrides],
                           capture_output=True, text=True, cwd=project)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return project, proc.stdout
@@ -32,14 +43,10 @@ def ci_project(tmp_path_factory, shared_data):
 
 def test_ci_workflow_outputs_and_results(ci_project):
     project, stdout = ci_project
-    config = srsly.read_yaml(project / "project.yml")
+    config = load_project_config(project, overrides=overrides(SCALES["ci"]))
     commands = {c["name"]: c for c in config["commands"]}
-    for scale in ("ci", "small"):  # the scaled-down workflows run the same steps as `all`
-        assert [s.removesuffix(f"-{scale}") for s in config["workflows"][scale]] == config["workflows"]["all"]
-    for step in config["workflows"]["ci"]:
+    for step in config["workflows"]["all"]:
         for output in commands[step].get("outputs", []) + commands[step].get("outputs_no_cache", []):
-            output = output.replace("${vars.lang}", "en").replace("${vars.ci_package_name}", "elmo_tagger_ci")
-            output = output.replace("${vars.package_version}", config["vars"]["package_version"])
             assert (project / output).exists(), output
     # the results table: 7 variants x 2 tasks, every score a number in [0, 100]
     table = (project / "metrics" / "ci_results.md").read_text(encoding="utf8")
@@ -93,33 +100,26 @@ def test_package_installs_and_loads_in_a_fresh_venv(ci_project, tmp_path):
     assert "['elmo', 'tagger']" in proc.stdout
 
 
-def test_project_yml_is_the_generators_output(tmp_path, shared_data):
-    """project.yml is written by scripts/gen_project.py (three scales from one
-    description, asset checksums from the data): the two must not drift apart."""
-    out = tmp_path / "project.yml"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "gen_project.py"), "--output", str(out), "--data-dir", str(shared_data)],
-        capture_output=True, text=True, cwd=ROOT,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert out.read_text(encoding="utf8") == (ROOT / "project.yml").read_text(encoding="utf8")
-    workflows = srsly.yaml_loads(out.read_text(encoding="utf8"))["workflows"]
-    assert set(workflows) == {"all", "small", "ci"}
-    assert len(workflows["all"]) == len(workflows["small"]) == len(workflows["ci"])
+def test_scales_set_only_vars_that_project_yml_has():
+    """A scale is a set of var values: a misspelt name in a .vars file would
+    leave the full run's value in place without a word."""
+    names = set(srsly.read_yaml(ROOT / "project.yml")["vars"])
+    for scale in ("small", "ci"):
+        args = SCALES[scale]
+        assert len(args) % 2 == 0 and all(a.startswith("--vars.") for a in args[::2]), scale
+        assert {a[len("--vars."):] for a in args[::2]} <= names, scale
 
 
-@pytest.mark.parametrize("workflow", ["all", "small", "ci"])
-def test_one_command_per_training_run_with_exact_deps(workflow):
+@pytest.mark.parametrize("scale", ["full", "small", "ci"])
+def test_one_command_per_training_run_with_exact_deps(scale):
     """Every training run (biLM pretraining, adaptation, each task x variant)
     is its own command, so a failure reruns only that run; every dep is a file
     of the project or data or an output of an earlier step; the results step
     depends on every evaluation's scores."""
-    from weasel.util import load_project_config
-
-    config = load_project_config(ROOT)
+    config = load_project_config(ROOT, overrides=overrides(SCALES[scale]))
     commands = {c["name"]: c for c in config["commands"]}
     produced = set()
-    for step in config["workflows"][workflow]:
+    for step in config["workflows"]["all"]:
         command = commands[step]
         script = " ".join(command["script"])
         assert script.count("spacy train ") + script.count("spacy elmo pretrain ") <= 1, step
@@ -127,7 +127,7 @@ def test_one_command_per_training_run_with_exact_deps(workflow):
         for dep in command.get("deps", []):
             assert dep in produced or (ROOT / dep).exists(), (step, dep)
         produced.update(command.get("outputs", []))
-    steps = [commands[s] for s in config["workflows"][workflow]]
+    steps = [commands[s] for s in config["workflows"]["all"]]
     trainings = [c for c in steps if "spacy train " in " ".join(c["script"])]
     assert len(trainings) == 14  # 2 tasks x 7 variants
     scores = {o for c in steps if "spacy evaluate " in " ".join(c["script"]) for o in c["outputs"]}

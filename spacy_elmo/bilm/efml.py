@@ -114,8 +114,9 @@ class EfmlTokenEmbedder(CharCNN):
         _quiet(lambda: super(EfmlTokenEmbedder, self).__init__(config))
         self.max_chars = config.max_chars
         self.word_dim = word_dim
+        # None in a word-only model (CharCNN's char CNN is then never run).
         self.char_embed: Optional[nn.Embedding] = (
-            nn.Embedding(vocab.n_chars + 1, config.char_dim, padding_idx=0) if vocab.n_chars else None
+            nn.Embedding(vocab.n_chars + 1, config.char_dim, padding_idx=0) if vocab.n_chars else None  # type: ignore[assignment]
         )
         self.word_embed: Optional[nn.Embedding] = (
             nn.Embedding(vocab.n_words + 1, word_dim, padding_idx=0) if word_dim else None
@@ -132,7 +133,7 @@ class EfmlTokenEmbedder(CharCNN):
             tokens = super().forward(ids[:, : self.max_chars])  # (n, p), the bias included
         else:  # word only: the projection of nothing but the word is its bias
             tokens = self.proj(self.proj.weight.new_zeros(ids.shape[0], 0)).to(self.proj.weight.dtype)
-        if self.word_embed is not None:
+        if self.word_embed is not None and self.word_proj is not None:
             # (n,) -> (n, word_dim) -> (n, p)
             tokens = tokens + self.word_proj(self.word_embed(ids[:, -1]))
         return tokens
@@ -147,6 +148,8 @@ class EfmlBiLM(BiLM):
     vocab (EfmlVocab): char.dic / word.dic.
     word_dim (int): width of the word table (0: none).
     """
+
+    char_cnn: EfmlTokenEmbedder
 
     def __init__(self, config: BiLMConfig, vocab: EfmlVocab, word_dim: int, dropout: float = 0.0):
         _quiet(lambda: super(EfmlBiLM, self).__init__(config, dropout=dropout))

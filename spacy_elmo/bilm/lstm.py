@@ -13,12 +13,14 @@ graph can replay them (cuda_graphs.py; pretraining's step.py). `StepPlan` says
 which; `lstm_cell` is the one cell both use.
 """
 from dataclasses import dataclass
-from typing import List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple, cast
 
 import torch
 from torch import nn
 
 from .config import BiLMConfig
+from .precision import compute_dtype
+from .packed import DIRECTIONS, DirectionWeights, Packing, WindowRecurrence, gather_layers, recur
 
 # (h, c) per layer and direction. *Shape:* (n_layers, 2, batch, projection_dim),
 # (n_layers, 2, batch, lstm_dim)
@@ -34,6 +36,8 @@ class BiLstmLayer(nn.Module):
     Parameters are stacked over directions: index 0 forward, 1 backward.
     """
 
+    forget_bias: torch.Tensor  # a buffer
+
     def __init__(
         self,
         input_dim: int,
@@ -48,20 +52,70 @@ class BiLstmLayer(nn.Module):
         self.cell_clip = cell_clip
         self.proj_clip = proj_clip
         d4 = 4 * lstm_dim
-        self.weight_ih = nn.Parameter(torch.zeros(2, input_dim, d4))  # x @ W (TF orientation)
+        # bilm-tf's orientation, x @ W: its summation order stays within 1e-6
+        # of bilm-tf on the fixture (x @ W.T: 1.2e-6) and as fast on an AMD EPYC.
+        self.weight_ih = nn.Parameter(torch.zeros(2, input_dim, d4))
         self.weight_hh = nn.Parameter(torch.zeros(2, projection_dim, d4))
         self.bias = nn.Parameter(torch.zeros(2, d4))
         self.weight_proj = nn.Parameter(torch.zeros(2, lstm_dim, projection_dim))
         forget = torch.zeros(d4)
         forget[2 * lstm_dim : 3 * lstm_dim] = 1.0
         self.register_buffer("forget_bias", forget, persistent=False)
+        self.casts = 0  # times the weights were cast to another dtype without autograd
+        self._cast: Dict[torch.dtype, Tuple[Tuple, List[torch.Tensor]]] = {}
         self.reset_parameters()
+
+    def cast_weights(self, dtype: torch.dtype) -> List[torch.Tensor]:
+        """(W_ih, W_hh, bias + forget bias, W_proj) of both directions in
+        `dtype`, without autograd. Casts are kept and reused until a parameter
+        changes (its version or storage), then refreshed in place, so that a
+        CUDA graph that reads them sees the new values once this is called."""
+        params = (self.weight_ih, self.weight_hh, self.bias, self.weight_proj)
+        with torch.no_grad():
+            if dtype == self.weight_ih.dtype:
+                return [self.weight_ih, self.weight_hh, self.bias + self.forget_bias, self.weight_proj]
+            signature = tuple((p.data_ptr(), p._version, p.device) for p in params)
+            cached = self._cast.get(dtype)
+            if cached is not None and cached[0] == signature:
+                return cached[1]
+            values = [self.weight_ih, self.weight_hh, self.bias + self.forget_bias, self.weight_proj]
+            if cached is not None and all(
+                a.shape == b.shape and a.device == b.device for a, b in zip(cached[1], values)
+            ):
+                for old, new in zip(cached[1], values):
+                    old.copy_(new)
+                tensors = cached[1]
+            else:
+                tensors = [v.to(dtype, copy=True) for v in values]
+            self.casts += 1
+            self._cast[dtype] = (signature, tensors)
+            return tensors
+
+    def _apply(self, fn, *args, **kwargs):
+        self._cast.clear()  # .to(), .cuda(), .half(): the casts follow the parameters anew
+        return super()._apply(fn, *args, **kwargs)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_cast"] = {}
+        return state
 
     def reset_parameters(self) -> None:
         bound = 1.0 / (self.lstm_dim**0.5)
         for param in (self.weight_ih, self.weight_hh, self.weight_proj):
             nn.init.uniform_(param, -bound, bound)
         nn.init.zeros_(self.bias)
+
+    def window(
+        self, inputs: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, keep: Optional[torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`forward` on full-length rows through WindowRecurrence (its own
+        backward, each weight gradient one matmul per window), one direction
+        after the other. keep: *Shape:* (seq, 1, batch, 1) or None."""
+        step_keep = keep[:, 0] if keep is not None else None  # (seq, batch, 1)
+        results = [_window_direction(self, inputs[k], h0[k], c0[k], step_keep, k) for k in (0, 1)]
+        out, h, c = (torch.stack(parts) for parts in zip(*results))
+        return out, h, c
 
     def forward(
         self, inputs: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor, plan: "StepPlan"
@@ -78,18 +132,25 @@ class BiLstmLayer(nn.Module):
         """
         n_dir, batch, seq, _ = inputs.shape
         d = self.lstm_dim
+        dtype = compute_dtype(inputs)
+        # Weights in the compute dtype once per call with autograd, else kept
+        # between calls (autocast would cast them again at every step).
+        if torch.is_grad_enabled():
+            w_ih, w_hh, w_proj = (w.to(dtype) for w in (self.weight_ih, self.weight_hh, self.weight_proj))
+            bias = (self.bias + self.forget_bias).to(dtype)
+        else:
+            w_ih, w_hh, bias, w_proj = self.cast_weights(dtype)
+        bias = bias.unsqueeze(1)
         # One big matmul for the input part of all steps: (2, batch * seq, 4d)
-        pre = torch.bmm(inputs.reshape(n_dir, batch * seq, -1), self.weight_ih)
-        pre = (pre + (self.bias + self.forget_bias).unsqueeze(1)).view(n_dir, batch, seq, 4 * d)
-        out = inputs.new_zeros(n_dir, batch, seq, self.projection_dim)
-        h, c = h0, c0
+        pre = torch.baddbmm(bias, inputs.reshape(n_dir, batch * seq, -1).to(dtype), w_ih).view(n_dir, batch, seq, 4 * d)
+        out = inputs.new_zeros(n_dir, batch, seq, self.projection_dim, dtype=dtype)
+        h, c = h0.to(dtype), c0
         for t in range(seq):
             n = plan.batch_sizes[t] if plan.batch_sizes is not None else batch
             if plan.keep is not None and (plan.reset_steps is None or t in plan.reset_steps):
-                h, c = h * plan.keep[t], c * plan.keep[t]
+                h, c = h * plan.keep[t].to(h.dtype), c * plan.keep[t]
             hidden, cell = lstm_cell(
-                pre[:, :n, t], h[:, :n], c[:, :n], self.weight_hh, self.weight_proj,
-                self.cell_clip, self.proj_clip,
+                pre[:, :n, t], h[:, :n], c[:, :n], w_hh, w_proj, self.cell_clip, self.proj_clip,
             )
             if plan.active is not None:  # static: every row steps, finished rows keep their state
                 active = plan.active[t]  # (1, batch, 1)
@@ -103,6 +164,17 @@ class BiLstmLayer(nn.Module):
                 h = torch.cat([hidden, h[:, n:]], dim=1)
                 c = torch.cat([cell, c[:, n:]], dim=1)
         return out, h, c
+
+
+def _window_direction(layer: "BiLstmLayer", x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
+                      keep: Optional[torch.Tensor], direction: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    batch, seq, _ = x.shape
+    out, h, c = WindowRecurrence.apply(
+        x.transpose(0, 1).reshape(seq * batch, -1), h0, c0,
+        layer.weight_ih[direction], layer.weight_hh[direction], layer.bias[direction] + layer.forget_bias,
+        layer.weight_proj[direction], keep, layer.cell_clip, layer.proj_clip,
+    )
+    return out.view(seq, batch, -1).transpose(0, 1), h, c
 
 
 def lstm_cell(
@@ -121,16 +193,18 @@ def lstm_cell(
     pre (torch.Tensor): input part of the gates, x W_ih + b + forget bias,
         *Shape:* (2, n, 4 * lstm_dim), gate order (i, j, f, o).
     h, c (torch.Tensor): *Shape:* (2, n, projection_dim), (2, n, lstm_dim)
+    weight_hh, weight_proj (torch.Tensor): *Shape:* (2, p, 4d), (2, d, p).
     RETURNS (Tuple[Tensor, Tensor]): the new h *Shape:* (2, n, projection_dim)
         and c *Shape:* (2, n, lstm_dim).
     """
     gates = torch.baddbmm(pre, h, weight_hh)  # (2, n, 4d)
     i, j, f, o = gates.chunk(4, dim=-1)
-    cell = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(j)
+    # f * c + i * j with the product in c's dtype (float32 under bf16), as packed.py computes it
+    cell = torch.addcmul(torch.sigmoid(f) * c, torch.sigmoid(i), torch.tanh(j))
     if cell_clip is not None:
         cell = cell.clamp(-cell_clip, cell_clip)
     # (2, n, d) @ (2, d, p) -> (2, n, p)
-    hidden = torch.bmm(torch.sigmoid(o) * torch.tanh(cell), weight_proj)
+    hidden = torch.bmm((torch.sigmoid(o) * torch.tanh(cell)).to(weight_proj.dtype), weight_proj)
     if proj_clip is not None:
         hidden = hidden.clamp(-proj_clip, proj_clip)
     return hidden, cell
@@ -188,11 +262,15 @@ class BiLstm(nn.Module):
         super().__init__()
         self.config = config
         self.dropout = dropout
+        # Training on full-length windows runs WindowRecurrence (packed.py);
+        # False: the batched autograd loop, the reference the tests compare with.
+        self.window_backward = True
         p = config.projection_dim
-        self.layers = nn.ModuleList(
+        # A ModuleList (its layers are submodules), typed as what it holds.
+        self.layers = cast(Sequence[BiLstmLayer], nn.ModuleList(
             BiLstmLayer(p, config.lstm_dim, p, config.cell_clip, config.proj_clip)
             for _ in range(config.n_layers)
-        )
+        ))
 
     def zero_state(self, batch: int, like: torch.Tensor) -> LstmState:
         n, p, d = self.config.n_layers, self.config.projection_dim, self.config.lstm_dim
@@ -222,6 +300,8 @@ class BiLstm(nn.Module):
             state = self.zero_state(batch, tokens)
         if static:
             return self._forward_static(tokens, lengths.to(tokens.device), state)
+        if not torch.is_grad_enabled():
+            return self._forward_packed(tokens, lengths, state)
         lengths_cpu = lengths.cpu()
         sorted_lengths, order = torch.sort(lengths_cpu, descending=True, stable=True)
         longest = int(sorted_lengths[0]) if batch else 0
@@ -239,6 +319,47 @@ class BiLstm(nn.Module):
         layer_outputs = [_to_reading_order(o, rev_index).index_select(0, unsort) for o in outs]
         return layer_outputs, (h_final.index_select(2, unsort), c_final.index_select(2, unsort))
 
+    def _forward_packed(
+        self, tokens: torch.Tensor, lengths: torch.Tensor, state: LstmState
+    ) -> Tuple[List[torch.Tensor], LstmState]:
+        """`forward` without autograd: each direction's stack over packed
+        rows (packed.py), the two stacks in two threads on a multi-core CPU."""
+        batch, seq, p = tokens.shape
+        if batch == 0 or seq == 0:
+            return self._forward_static(tokens, lengths.to(tokens.device), state)
+        packing = Packing.from_lengths(lengths, seq, tokens.device)
+        dtype = compute_dtype(tokens)
+        flat = tokens.reshape(batch * seq, p)
+        h_all = state[0].index_select(2, packing.order)
+        c_all = state[1].index_select(2, packing.order)
+
+        weights = [layer.cast_weights(dtype) for layer in self.layers]  # here, not racing in two threads
+
+        def stack(direction: int):
+            x = flat.index_select(0, packing.sources[direction]).to(dtype)
+            outs, hs, cs = [], [], []
+            for index, layer in enumerate(self.layers):
+                out, c = recur(
+                    x, packing.batch_sizes, packing.offsets, h_all[index, direction], c_all[index, direction],
+                    _direction(weights[index], direction), layer.cell_clip, layer.proj_clip,
+                )
+                hs.append(out.index_select(0, packing.last))
+                cs.append(c)
+                if index > 0 and self.config.use_skip_connections:
+                    out.add_(x)
+                outs.append(out)
+                x = out
+            return outs, torch.stack(hs), torch.stack(cs)
+
+        (f_out, f_h, f_c), (b_out, b_h, b_c) = DIRECTIONS.run(
+            lambda: stack(0), lambda: stack(1), parallel=tokens.device.type == "cpu"
+        )
+        unsort = torch.argsort(packing.order)
+        h = torch.stack([f_h, b_h], 1).index_select(2, unsort).to(state[0].dtype)
+        c = torch.stack([f_c, b_c], 1).index_select(2, unsort).to(state[1].dtype)
+        layers = gather_layers(list(zip(f_out, b_out)), packing, batch, seq)
+        return layers, (h, c)
+
     def _forward_static(
         self, tokens: torch.Tensor, lengths: torch.Tensor, state: LstmState
     ) -> Tuple[List[torch.Tensor], LstmState]:
@@ -252,6 +373,16 @@ class BiLstm(nn.Module):
         plan = StepPlan(active=valid.t()[:, None, :, None])  # (seq, 1, batch, 1)
         outs, final = self.run_layers(inputs, state[0], state[1], plan)
         return [_to_reading_order(o, rev_index) for o in outs], final
+
+    def _windows(self, inputs: torch.Tensor, plan: StepPlan) -> bool:
+        """Whether run_layers uses `WindowRecurrence` (its own backward): with
+        autograd on full-length rows (pretraining) in float32 or float64;
+        under autocast the batched loop runs (its casts are autograd ops)."""
+        return (
+            self.window_backward and torch.is_grad_enabled() and plan.batch_sizes is None
+            and plan.active is None and inputs.dtype in (torch.float32, torch.float64)
+            and compute_dtype(inputs) == inputs.dtype
+        )
 
     def run_layers(
         self, inputs: torch.Tensor, h_all: torch.Tensor, c_all: torch.Tensor, plan: StepPlan
@@ -271,17 +402,26 @@ class BiLstm(nn.Module):
         outputs: List[torch.Tensor] = []
         final_h: List[torch.Tensor] = []
         final_c: List[torch.Tensor] = []
+        windows = self._windows(inputs, plan)
         for index, layer in enumerate(self.layers):
             if self.training and self.dropout > 0 and index > 0:
                 inputs = nn.functional.dropout(inputs, self.dropout, True)
-            out, h, c = layer(inputs, h_all[index], c_all[index], plan)
+            if windows:
+                out, h, c = layer.window(inputs, h_all[index], c_all[index], plan.keep)
+            else:
+                out, h, c = layer(inputs, h_all[index], c_all[index], plan)
             if index > 0 and self.config.use_skip_connections:
                 out = out + inputs  # both are zero at padding
             final_h.append(h)
             final_c.append(c)
             outputs.append(out)
             inputs = out
-        return outputs, (torch.stack(final_h), torch.stack(final_c))
+        return outputs, (torch.stack(final_h).to(h_all.dtype), torch.stack(final_c).to(c_all.dtype))
+
+
+def _direction(weights: List[torch.Tensor], direction: int) -> DirectionWeights:
+    w_ih, w_hh, bias, w_proj = (w[direction] for w in weights)
+    return w_ih, w_hh, bias, w_proj
 
 
 def _reversal(lengths: torch.Tensor, seq: int, dim: int) -> torch.Tensor:

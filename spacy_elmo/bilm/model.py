@@ -61,6 +61,9 @@ class BiLM(nn.Module):
     dropout (float): dropout between LSTM layers in training mode.
     """
 
+    warm_h: torch.Tensor  # buffers: the warm state
+    warm_c: torch.Tensor
+
     def __init__(self, config: BiLMConfig, dropout: float = 0.0):
         super().__init__()
         self.config = config
@@ -297,8 +300,8 @@ class BiLM(nn.Module):
         try:
             state = self.initial_state(mode, lengths.shape[0])
             with precision_scope(precision, self.device.type):
-                layers, final, _ = self.contextualize(tokens(), lengths, state, precision)
-                layers, n_tokens = _strip_markers(layers, lengths)
+                per_layer, final, _ = self.contextualize(tokens(), lengths, state, precision)
+                layers, n_tokens = _strip_markers(per_layer, lengths)
             layers = layers.float()
         finally:
             self.train(was_training)

@@ -13,18 +13,22 @@
 - "fp16": float16 autocast (CUDA only; pretraining scales the loss).
 """
 import contextlib
-from typing import Iterator, List, Tuple
+import functools
+import platform
+import warnings
+from typing import Iterator, List, Optional, Tuple
 
 import torch
 
-from ..errors import Errors, OptionsError
+from ..errors import Errors, OptionsError, Warnings
 
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
-# (backend, operator) pairs of torch's fp32_precision flags (torch >= 2.9).
+# Per-op fp32_precision flags of the CPU backend (torch >= 2.9).
+_CPU_FLAGS = ("matmul", "conv", "rnn")
+# The per-op flags of the CUDA backends, restored exactly after the scope.
 _CUDA_FLAGS = (("cuda", "matmul"), ("cudnn", "conv"), ("cudnn", "rnn"))
-_CPU_FLAGS = (("mkldnn", "matmul"), ("mkldnn", "conv"), ("mkldnn", "rnn"))
 
 
 def check_precision(precision: str, key: str, device_type: str = "cpu") -> str:
@@ -37,43 +41,110 @@ def check_precision(precision: str, key: str, device_type: str = "cpu") -> str:
         raise OptionsError(Errors.E033.format(key=key, value=precision, options=", ".join(PRECISIONS)))
     if precision == "fp16" and device_type != "cuda":
         raise OptionsError(Errors.E034.format(key=key))
+    if precision == "bf16" and device_type == "cpu" and cpu_bf16_support() is False:
+        warnings.warn(Warnings.W600.format(key=key, cpu=cpu_model()), stacklevel=2)
     return precision
+
+
+@functools.lru_cache(maxsize=None)
+def _cpuinfo() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf8", errors="replace") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def cpu_bf16_support() -> Optional[bool]:
+    """Whether this CPU multiplies bfloat16 natively (x86: avx512_bf16 or
+    amx_bf16 in /proc/cpuinfo); None where that cannot be told (not Linux,
+    not x86)."""
+    info = _cpuinfo()
+    if platform.machine().lower() not in ("x86_64", "amd64") or "flags" not in info:
+        return None
+    flags = set(next(line for line in info.splitlines() if line.startswith("flags")).split(":", 1)[1].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else platform.processor()."""
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
 
 
 def _flag(backend: str, op: str):
     return getattr(getattr(torch.backends, backend), op, None)
 
 
-def _has_precision_api() -> bool:
-    flag = _flag("cuda", "matmul")
-    return flag is not None and hasattr(flag, "fp32_precision")
+def _legacy_flags() -> Tuple[str, bool]:
+    """(float32 matmul precision, cuDNN allow_tf32) through the legacy API.
+    A getter raises where the caller set per-op flags on top of a legacy
+    value they contradict; that legacy value is then torch's default
+    ("highest", True) unless the caller also set it, which cannot be read
+    back, so the default is what is restored."""
+    try:
+        matmul = torch.get_float32_matmul_precision()
+    except RuntimeError:
+        matmul = "highest"
+    try:
+        cudnn = bool(torch.backends.cudnn.allow_tf32)
+    except RuntimeError:
+        cudnn = True
+    return matmul, cudnn
+
+
+def _per_op_flags(pairs) -> List[Tuple[object, str]]:
+    """(flag object, value) of each per-op fp32_precision flag that exists."""
+    found = []
+    for backend, op in pairs:
+        flag = _flag(backend, op)
+        if flag is not None and hasattr(flag, "fp32_precision"):
+            found.append((flag, flag.fp32_precision))
+    return found
 
 
 @contextlib.contextmanager
 def fp32_flags(precision: str) -> Iterator[None]:
     """Within the scope, float32 matmuls, convolutions and RNNs run in IEEE
-    float32, or in TF32 on CUDA for precision "tf32" (CPU backends always
-    IEEE); the caller's flags are restored afterwards. For a training step,
-    put it around forward and backward."""
-    value = "tf32" if precision == "tf32" else "ieee"
-    saved: List[Tuple[object, str, object]] = []
+    float32, or in TF32 on CUDA for precision "tf32" (the CPU backend always
+    IEEE); the caller's flags are restored afterwards, also on an exception.
+    For a training step, put it around forward and backward.
+
+    The scope sets the legacy switches (`torch.set_float32_matmul_precision`,
+    `torch.backends.cudnn.allow_tf32`), so that every getter, old and new,
+    stays readable inside it (inductor and the profiler read the old ones;
+    setting only the per-op API makes them raise), plus the CPU backend's
+    per-op flags, which the legacy matmul switch would set to TF32 too."""
+    tf32 = precision == "tf32"
+    legacy = _legacy_flags()
+    cuda_saved = _per_op_flags(_CUDA_FLAGS)
+    cpu_saved = _per_op_flags(("mkldnn", op) for op in _CPU_FLAGS)
     try:
-        if _has_precision_api():
-            for backend, op in _CUDA_FLAGS + _CPU_FLAGS:
-                flag = _flag(backend, op)
-                if flag is None or not hasattr(flag, "fp32_precision"):
-                    continue
-                saved.append((flag, "fp32_precision", flag.fp32_precision))
-                flag.fp32_precision = value if backend != "mkldnn" else "ieee"
-        else:  # older torch: the allow_tf32 switches
-            allow = value == "tf32"
-            for flag in (torch.backends.cuda.matmul, torch.backends.cudnn):
-                saved.append((flag, "allow_tf32", flag.allow_tf32))
-                flag.allow_tf32 = allow
+        torch.set_float32_matmul_precision("high" if tf32 else "highest")
+        torch.backends.cudnn.allow_tf32 = tf32
+        for flag, _ in cpu_saved:
+            flag.fp32_precision = "ieee"  # type: ignore[attr-defined]
         yield
     finally:
-        for flag, attr, old in reversed(saved):
-            setattr(flag, attr, old)
+        torch.set_float32_matmul_precision(legacy[0])
+        torch.backends.cudnn.allow_tf32 = legacy[1]
+        # Then the per-op values exactly as they were (the legacy setters
+        # write their own, e.g. "ieee" where the caller had "none").
+        for flag, value in cuda_saved + cpu_saved:
+            flag.fp32_precision = value  # type: ignore[attr-defined]
+
+
+def compute_dtype(like: torch.Tensor) -> torch.dtype:
+    """The dtype matmuls on `like` run in: autocast's where it is on for
+    `like`'s device and `like` is float32, else `like`'s own. Code that casts
+    its weights once itself (the biLSTM) asks this instead of letting autocast
+    cast them again at every op."""
+    device_type = like.device.type
+    if like.dtype == torch.float32 and torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return like.dtype
 
 
 def autocast(precision: str, device_type: str, cache_enabled: bool = True) -> torch.autocast:

@@ -4,14 +4,15 @@ from typing import Optional
 import typer
 from wasabi import msg
 
-from ._app import app
+from ._app import app, set_threads, threads_option
 
 
 @app.command("demo")
 def demo_cli(
     # fmt: off
-    weights: Optional[str] = typer.Option("default", "--weights", "-w", help="Preset, weights directory or saved pipeline"),
+    weights: Optional[str] = typer.Option("default", "--weights", "-w", help="Preset, weights folder (options.json + weights.hdf5, or bilm-tf's published names) or saved spaCy pipeline with an elmo component"),
     vectors: Optional[str] = typer.Option(None, "--vectors", "-v", help="spaCy pipeline with static word vectors (e.g. from `init-vectors`) to compare with"),
+    threads: int = threads_option(),
     # fmt: on
 ):
     """For ambiguous words in built-in sentences, print each occurrence's
@@ -20,6 +21,7 @@ def demo_cli(
     from ..demo import nearest_contexts
     from ..errors import ElmoError
 
+    set_threads(threads)
     try:
         rows = nearest_contexts(weights, vectors=vectors)
     except (ElmoError, OSError) as err:

@@ -6,7 +6,7 @@ reader.py streams and checks the input, plan.py decides what runs together
 layout, ranks.py is the torchrun side, run.py puts them together and
 model.py loads the biLM the command line names.
 """
-from .model import is_spacy_pipeline, load_for_cli, select_device
+from .model import load_for_cli
 from .plan import Segment
 from .ranks import Ranks
 from .reader import InputSummary, iter_lines, scan_input
@@ -15,6 +15,6 @@ from .writer import OUTPUTS, select_output
 
 __all__ = [
     "EmbedSettings", "InputSummary", "MAX_LENGTH", "OUTPUTS", "Ranks", "Segment", "TOKEN_BUDGET",
-    "embed_file", "is_spacy_pipeline", "iter_lines", "load_for_cli", "scan_input",
-    "select_device", "select_output",
+    "embed_file", "iter_lines", "load_for_cli", "scan_input",
+    "select_output",
 ]

@@ -4,9 +4,9 @@ a heap trimmer (`HeapTrimmer`, below).
 oneDNN, which runs the char CNN's convolutions on the CPU, caches a compiled
 primitive per convolution shape, up to 1,024 of them, and the char CNN sees
 a new shape (the number of distinct tokens in the batch) almost every
-batch. With the default model that cache alone grew peak RSS by about
-500 MiB over 20,000 WikiText-2 sentences (benchmarks/RESULTS_memory.md); a
-cache of 8 costs nothing measurable in fp32 and ~2% in bf16.
+batch. With the default model that cache alone grows the peak resident set
+by hundreds of MiB over a long run; a cache of 8 bounds it at little cost
+(docs/results_memory.md has both, measured).
 
 It is process-wide and read once, when oneDNN first runs, so the `embed`
 command sets it before it loads a model (it owns its process); library
@@ -58,13 +58,13 @@ class HeapTrimmer:
 
     Why: glibc serves blocks up to its mmap threshold (raised, as its manual
     says, to the size of each mmapped block freed, up to 32 MiB) from one
-    heap, and each batch's tensors have new sizes. Over 100,000 WikiText-2
-    sentences the memory in use stayed at 140-170 MiB while the heap's free
-    part grew to 0.2-1.3 GiB, varying from run to run with the same input
-    (benchmarks/RESULTS_memory.md). Trimming after every batch costs ~35%
-    of the speed (the next batch faults its pages in again), so the level is
-    taken one batch after a trim, when a batch's working set is resident
-    again, and only growth beyond it triggers the next trim.
+    heap, and each batch's tensors have new sizes: over a long run the
+    heap's free part grows far past the memory in use, by another amount
+    each run with the same input (docs/results_memory.md has the figures).
+    Trimming after every batch costs much of the speed (the next batch
+    faults its pages in again), so the level is taken one batch after a
+    trim, when a batch's working set is resident again, and only growth
+    beyond it triggers the next trim.
 
     slack_mib (float): resident growth that triggers a trim.
     """
@@ -77,7 +77,7 @@ class HeapTrimmer:
     def __call__(self) -> None:
         """Call between batches."""
         rss = resident_mib() if _MALLOC_TRIM is not None else None
-        if rss is None:
+        if rss is None or _MALLOC_TRIM is None:
             return
         if self.level is None:
             self.level = rss

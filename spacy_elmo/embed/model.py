@@ -2,34 +2,12 @@
 from pathlib import Path
 from typing import Optional, Union
 
-import spacy
 import torch
 
 from ..bilm.model import BiLM
+from ..device import use_device
 from ..errors import ElmoError, Errors
-from ..io.pretrained import load_pretrained_bilm
-from ..models.bilm import get_bilm
-from ..pipeline.elmo import Elmo
-from .ranks import Ranks
-
-
-def is_spacy_pipeline(path: Union[str, Path]) -> bool:
-    path = Path(path)
-    return path.is_dir() and (path / "config.cfg").exists() and (path / "meta.json").exists()
-
-
-def select_device(gpu_id: int, ranks: Ranks) -> torch.device:
-    """The CPU for gpu_id < 0, else CUDA device gpu_id + LOCAL_RANK (under
-    torchrun each rank on this host takes the next GPU); an ElmoError if
-    that device does not exist."""
-    if gpu_id < 0:
-        return torch.device("cpu")
-    index = gpu_id + ranks.local_rank
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if index >= count:
-        rank = f" + LOCAL_RANK {ranks.local_rank}" if ranks.world > 1 else ""
-        raise ElmoError(Errors.E049.format(gpu_id=gpu_id, rank=rank, index=index, count=count))
-    return torch.device("cuda", index)
+from ..models.bilm import load_named_bilm
 
 
 def load_for_cli(
@@ -40,25 +18,16 @@ def load_for_cli(
     *,
     strict: bool = True,
 ) -> BiLM:
-    """The biLM named on the command line, on `device` (a torch device, or a
-    GPU id with -1 for the CPU): a preset, a weights directory, a pair of
-    files, or the elmo component of a saved spaCy pipeline.
+    """The biLM named on the command line (`models.bilm.load_named_bilm`:
+    a preset, a weights folder, a pair of files, a saved spaCy pipeline), on
+    `device` (a torch device, or a --gpu-id as spacy_elmo.device reads it).
 
     strict (bool): see `io.weights.load_bilm` (a saved pipeline's biLM
         carries its options, so there is nothing to check).
     """
     if isinstance(device, int):
-        device = select_device(device, Ranks())
+        device = use_device(device).device
     if weights is None and options_file is None and weight_file is None:
         weights = "default"
-    if options_file is None and weight_file is None and weights and is_spacy_pipeline(weights):
-        nlp = spacy.load(weights)
-        elmo = [c for _, c in nlp.pipeline if isinstance(c, Elmo)]
-        if not elmo:
-            raise ElmoError(Errors.E042.format(path=weights, pipes=nlp.pipe_names))
-        bilm = get_bilm(elmo[0].model)
-    else:
-        bilm = load_pretrained_bilm(
-            weights, options_file=options_file, weight_file=weight_file, strict=strict
-        )
+    bilm = load_named_bilm(weights, options_file=options_file, weight_file=weight_file, strict=strict)
     return bilm.to(device)

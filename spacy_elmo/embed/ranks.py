@@ -4,13 +4,14 @@ torchrun (`python -m torch.distributed.run`, also across hosts) starts one
 process per rank and sets RANK, WORLD_SIZE and LOCAL_RANK. The ranks only
 need to wait for each other and exchange file names, so they talk over
 gloo whatever device they compute on; each computes on its own GPU
-(LOCAL_RANK) or on the CPU.
+(spacy_elmo.device: --gpu-id + LOCAL_RANK) or on the CPU.
 """
 import datetime
-import os
 from typing import Any, List, Optional
 
 import torch.distributed as dist
+
+from ..device import torchrun_ranks
 
 # Ranks wait at the end for the slowest one; generous, as a window of a large
 # corpus on a slow device can take long (torchrun ends all ranks if one fails).
@@ -22,7 +23,7 @@ class Ranks:
 
     rank (int): global rank (RANK).
     world (int): number of processes (WORLD_SIZE).
-    local_rank (int): rank on this host (LOCAL_RANK): the GPU it uses.
+    local_rank (int): rank on this host (LOCAL_RANK).
     """
 
     def __init__(self, rank: int = 0, world: int = 1, local_rank: int = 0):
@@ -32,9 +33,8 @@ class Ranks:
     @classmethod
     def from_env(cls) -> "Ranks":
         """The ranks torchrun set in the environment (one process if none)."""
-        env = os.environ
-        world = int(env.get("WORLD_SIZE", "1"))
-        return cls(int(env.get("RANK", "0")), world, int(env.get("LOCAL_RANK", "0")))
+        rank, world, local_rank = torchrun_ranks()
+        return cls(rank, world, local_rank)
 
     @property
     def is_main(self) -> bool:

@@ -15,7 +15,7 @@ from typing import IO, Iterator, List, Union
 import numpy
 
 from ..errors import Errors, InputError
-from ..io.text import numbered_lines
+from ..io.text import tokenized_lines
 
 PathLike = Union[str, Path]
 HINT = "Pass a text file, one whitespace-tokenized sentence per line."
@@ -23,17 +23,15 @@ DIGEST_SIZE = 16
 
 
 def iter_lines(path: PathLike) -> Iterator[List[str]]:
-    """The tokens of each line (`str.split()`), in file order; a line that is
-    not UTF-8 (E040) or holds no token (E043) is an InputError naming it.
+    """The tokens of each line, in file order (`io.text.tokenized_lines`:
+    bad bytes are an InputError naming the line, a BOM is dropped); a line
+    without a token is an InputError naming it (E043): the output's keys are
+    line numbers, so a blank line cannot be skipped.
 
     path (PathLike): a text file, optionally gzip/bz2/xz-compressed.
     """
     path = Path(path)
-    for number, raw in numbered_lines(path, HINT):
-        try:
-            tokens = raw.decode("utf8").split()
-        except UnicodeDecodeError as err:
-            raise InputError(Errors.E040.format(path=path, line=number, err=err)) from None
+    for number, tokens in tokenized_lines(path, HINT):
         if not tokens:
             raise InputError(Errors.E043.format(path=path, line=number))
         yield tokens

@@ -3,13 +3,15 @@ written before any long work starts, and temporary files or folders beside the
 target that are renamed into place only when complete.
 
 Temporary names carry the writer's host and PID
-(`.TARGET.HOST.PID.RANDOM.tmp`), so the next run that writes the same target
-removes the temporaries of writers that died (kill -9, out of memory) on this
-host, and says so; a temporary of a live process is left alone.
+(`.TARGET.HOST.PID.RANDOM.tmp`), so the next run that writes into the same
+folder removes the temporaries of writers that died there (kill -9, out of
+memory) on this host, whatever they were writing, and says so; a temporary
+of a live process is left alone.
 """
 import contextlib
 import errno
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -123,18 +125,23 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temps(target: PathLike) -> List[Path]:
-    """Delete the temporaries for `target` that a dead process of this host
-    left beside it, with a warning naming each. RETURNS the removed paths."""
+    """Delete the temporaries that dead processes of this host left in the
+    folder of `target`, for any target there (a killed run's are removed by
+    the next run of any command that writes into that folder), with a
+    warning naming each. A live writer's temporaries stay.
+    RETURNS (List[Path]): the removed paths."""
     target = Path(target)
     if not target.parent.is_dir():
         return []
-    prefix = _temp_prefix(target)
+    # .TARGET.HOST.PID.RANDOM[suffix]: any TARGET, this host, a PID
+    name = re.compile(rf"^\.(?P<target>.+)\.{re.escape(socket.gethostname())}\.(?P<pid>\d+)\.[^.]+")
     removed: List[Path] = []
     for entry in target.parent.iterdir():
-        if not entry.name.startswith(prefix):
+        match = name.match(entry.name)
+        if match is None:
             continue
-        pid_text = entry.name[len(prefix) :].split(".", 1)[0]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+        pid_text = match.group("pid")
+        if int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -142,7 +149,8 @@ def remove_stale_temps(target: PathLike) -> List[Path]:
             with contextlib.suppress(FileNotFoundError):
                 entry.unlink()
         removed.append(entry)
-        warnings.warn(Warnings.W001.format(path=entry, pid=pid_text, target=target), stacklevel=3)
+        owner = target.parent / match.group("target")
+        warnings.warn(Warnings.W001.format(path=entry, pid=pid_text, target=owner), stacklevel=3)
     return removed
 
 

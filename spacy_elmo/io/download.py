@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Union
 
 from tqdm import tqdm
 from ..about import __version__
@@ -70,7 +70,7 @@ DEFAULT_NAME = "default"
 
 
 def preset_names() -> List[str]:
-    """Every name `resolve_weights` accepts as a preset, the built-in first."""
+    """Every name `io.resolve.resolve_model` accepts as a preset, the built-in first."""
     return [DEFAULT_NAME, *PRESETS]
 
 
@@ -138,61 +138,6 @@ def fetch(
     folder.mkdir(parents=True, exist_ok=True)
     _download(url, target, expected=expected, progress=progress, timeout=timeout)
     return target
-
-
-def resolve_weights(
-    name_or_path: Optional[PathLike] = None,
-    *,
-    options_file: Optional[PathLike] = None,
-    weight_file: Optional[PathLike] = None,
-) -> Tuple[Path, Path]:
-    """Find the (options.json, weights.hdf5) pair to load with `load_bilm`.
-
-    name_or_path (Optional[str / Path]): a preset name ("default", the built-in
-        model, or one of AllenNLP's: "small", "medium", "original",
-        "original-5.5B"), or a directory holding options.json + weights.hdf5
-        (what `export_bilm` and pretraining write).
-    options_file, weight_file (Optional[str / Path]): explicit files, local
-        paths or URLs; used instead of name_or_path, always as a pair.
-    RETURNS (Tuple[Path, Path]): local paths of the options and the weights.
-    """
-    if options_file is not None or weight_file is not None:
-        if name_or_path is not None:
-            why = f"got both {str(name_or_path)!r} and options_file/weight_file"
-            raise DownloadError(Errors.E023.format(why=why))
-        if options_file is None or weight_file is None:
-            missing = "options_file" if options_file is None else "weight_file"
-            raise DownloadError(Errors.E023.format(why=f"{missing} is missing"))
-        return fetch(options_file), fetch(weight_file)
-    if name_or_path is None:
-        raise DownloadError(Errors.E023.format(why="nothing was given"))
-    name = str(name_or_path)
-    if name == DEFAULT_NAME:
-        return _from_dir(DEFAULT_DIR)
-    if name in PRESETS:
-        preset = PRESETS[name]
-        return (
-            fetch(preset.options_url, sha256=preset.options_sha256),
-            fetch(preset.weights_url, sha256=preset.weights_sha256),
-        )
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return _from_dir(path)
-    presets = ", ".join(repr(n) for n in preset_names())
-    raise DownloadError(Errors.E022.format(name=name, presets=presets))
-
-
-def _from_dir(path: Path) -> Tuple[Path, Path]:
-    hint = (
-        f"A weights directory holds {OPTIONS_NAME} + {WEIGHTS_NAME} (as written by "
-        "`export_bilm` or biLM pretraining)."
-    )
-    found = []
-    for name in (OPTIONS_NAME, WEIGHTS_NAME):
-        if not (path / name).is_file():
-            raise DownloadError(Errors.E013.format(path=path / name, hint=hint))
-        found.append(path / name)
-    return found[0], found[1]
 
 
 def _existing(path: Path, given: str) -> Path:

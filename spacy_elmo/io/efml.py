@@ -415,7 +415,7 @@ def set_vocab_tables(model: EfmlBiLM, token: StateDict, word_dim: int) -> None:
         table = token["char_emb_layer.embedding.weight"].to(torch.float32)
         embedder.char_embed.weight[0].zero_()
         embedder.char_embed.weight[1:].copy_(table)
-    if embedder.word_embed is not None:
+    if embedder.word_embed is not None and embedder.word_proj is not None:
         embedder.word_embed.weight[0].zero_()
         embedder.word_embed.weight[1:].copy_(token["word_emb_layer.embedding.weight"].to(torch.float32))
         embedder.word_proj.weight.copy_(token["projection.weight"][:, :word_dim].to(torch.float32))

@@ -6,9 +6,9 @@ from typing import List, Optional
 import srsly
 
 from ..bilm.model import BiLM
-from .download import resolve_weights
-from .efml import is_efml_dir, load_efml_bilm
-from .efml_models import fetch_efml_model, is_efml_name
+from ..errors import DownloadError, Errors
+from .efml import load_efml_bilm
+from .resolve import ModelSource, resolve_model
 from .weights import load_bilm
 
 DATA_DIR = Path(__file__).parent.parent / "data"
@@ -29,22 +29,27 @@ def load_pretrained_bilm(
 ) -> BiLM:
     """A BiLM in eval mode with its warm state set.
 
-    weights (Optional[str]): preset name, directory with options.json +
-        weights.hdf5, an ELMoForManyLangs model directory (io/efml.py) or
-        a published one by name ("efml-fr", io/efml_models.py).
-        Ignored when options_file and weight_file are given.
+    weights (Optional[str]): a preset name, a folder in the bilm-tf layout,
+        an ELMoForManyLangs model folder or a published one by name
+        ("efml-fr", io/efml_models.py), as io/resolve.py reads them; None
+        when options_file and weight_file are given.
     strict (bool): weights holding LSTM layers, filters or highway layers that
         options.json does not name are an error; False loads only what the
         options name, with a warning (`io.weights.load_bilm`).
     """
-    if options_file is None and weight_file is None and is_efml_name(weights):
-        bilm: BiLM = load_efml_bilm(fetch_efml_model(str(weights)))
-    elif options_file is None and weight_file is None and weights is not None and is_efml_dir(weights):
-        bilm = load_efml_bilm(weights)
+    source = resolve_model(weights, options_file=options_file, weight_file=weight_file)
+    return load_source(source, strict=strict)
+
+
+def load_source(source: ModelSource, *, strict: bool = True) -> BiLM:
+    """The BiLM of a resolved name, in eval mode with its warm state: an
+    ELMoForManyLangs folder, or an options + weights pair (a saved spaCy
+    pipeline is models/bilm.py's `load_named_bilm`; here it is E712)."""
+    if source.kind == "efml" and source.folder is not None:
+        bilm: BiLM = load_efml_bilm(source.folder)
+    elif source.options is not None and source.weights is not None:
+        bilm = load_bilm(source.options, source.weights, strict=strict)
     else:
-        options_path, weights_path = resolve_weights(
-            weights, options_file=options_file, weight_file=weight_file
-        )
-        bilm = load_bilm(options_path, weights_path, strict=strict)
+        raise DownloadError(Errors.E712.format(name=source.given, kind=source.what))
     bilm.estimate_warm_state(warmup_sentences())
     return bilm

@@ -5,8 +5,10 @@ as the parameters, so a saved pipeline rebuilds the biLM without the original
 options.json / weights.hdf5.
 """
 import io
-from typing import Callable, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
+import spacy
 import srsly
 import torch
 from spacy.util import registry
@@ -16,10 +18,11 @@ from thinc.types import Floats3d
 from ..bilm.config import BiLMConfig
 from ..bilm.efml import EfmlBiLM
 from ..bilm.model import DEFAULT_TOKEN_CACHE_SIZE, BiLM, check_state_mode, keeps_row_order
-from ..bilm.precision import check_precision, precision_scope
+from ..bilm.precision import check_precision, fp32_flags, precision_scope
 from ..errors import ElmoError, Errors
 from ..io.efml import build_efml_bilm, parse_architecture
-from ..io.pretrained import load_pretrained_bilm
+from ..io.pretrained import load_source
+from ..io.resolve import resolve_model
 
 InT = List[Sequence[str]]
 OutT = List[Floats3d]  # per sequence (n_layers + 1, n_tokens, 2 * projection_dim)
@@ -42,8 +45,10 @@ def build_elmo_bilm_v2(
     """The character-CNN biLM of ELMo as a thinc Model.
 
     weights (Optional[str]): a preset name ("default", "small", "medium",
-        "original", "original-5.5B"), a directory with options.json +
-        weights.hdf5, or None when options_file/weight_file are given.
+        "original", "original-5.5B"), a folder with options.json +
+        weights.hdf5 (or bilm-tf's published names), a saved spaCy pipeline
+        with an elmo component (io/resolve.py), or None when
+        options_file/weight_file are given.
     options_file (Optional[str]): path or URL of options.json.
     weight_file (Optional[str]): path or URL of weights.hdf5.
     state_mode (str): "warm" (default), "reset" or "carry" (see bilm/model.py).
@@ -168,11 +173,46 @@ def init(model: Model, X: Optional[InT] = None, Y: Optional[OutT] = None) -> Non
     if model.shims[0]._model is not None:
         return
     attrs = model.attrs
-    bilm = load_pretrained_bilm(
+    bilm = load_named_bilm(
         attrs["weights"], options_file=attrs["options_file"], weight_file=attrs["weight_file"],
         strict=attrs.get("strict", True),
     )
     set_bilm(model, bilm)
+
+
+def load_named_bilm(
+    weights: Optional[str] = "default",
+    *,
+    options_file: Optional[str] = None,
+    weight_file: Optional[str] = None,
+    strict: bool = True,
+) -> BiLM:
+    """The biLM a name names (`io.resolve.resolve_model`: a preset, a
+    bilm-tf or ELMoForManyLangs folder, a pair of files, a saved spaCy
+    pipeline), in eval mode with its warm state: what the component's
+    weights, embed --weights, demo --weights and dump-token-embeddings
+    MODEL_DIR all load.
+
+    strict (bool): see `io.weights.load_bilm` (a saved pipeline's biLM
+        carries its options, so there is nothing to check).
+    """
+    source = resolve_model(weights, options_file=options_file, weight_file=weight_file)
+    if source.kind == "pipeline" and source.folder is not None:
+        return bilm_of_pipeline(source.folder)
+    return load_source(source, strict=strict)
+
+
+def bilm_of_pipeline(path: Path) -> BiLM:
+    """The biLM of a saved spaCy pipeline: its elmo component's (or the first
+    component whose model holds one, e.g. an ElmoTok2Vec); E042 if none."""
+    nlp = spacy.load(path)
+    names = sorted(nlp.pipe_names, key=lambda name: nlp.get_pipe_meta(name).factory != "elmo")
+    for name in names:
+        component = nlp.get_pipe(name)
+        model = getattr(component, "model", None)
+        if isinstance(model, Model) and any(node.name == "elmo_bilm" for node in model.walk()):
+            return get_bilm(model)
+    raise ElmoError(Errors.E042.format(path=path, pipes=nlp.pipe_names))
 
 
 def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Callable]:
@@ -196,7 +236,8 @@ def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Call
         grad = torch.zeros_like(layers)
         for i, dy in enumerate(dY):
             grad[i, :, : dy.shape[1]] = xp2torch(dy, device=grad.device)
-        torch.autograd.backward([layers], grad_tensors=[grad])
+        with fp32_flags(precision):  # the backward in the forward's precision, not cuDNN's default TF32
+            torch.autograd.backward([layers], grad_tensors=[grad])
         return []
 
     return _split(model, layers.detach(), n_tokens), backprop
@@ -204,7 +245,8 @@ def forward(model: Model[InT, OutT], X: InT, is_train: bool) -> Tuple[OutT, Call
 
 def _split(model: Model, layers: torch.Tensor, n_tokens: torch.Tensor) -> OutT:
     """(batch, L, seq, dim) tensor -> per row (L, n_tokens, dim) arrays."""
-    arrays = torch2xp(layers.float()) if layers.device.type != "cpu" else layers.float().numpy()
+    # numpy on the CPU, cupy on a GPU
+    arrays: Any = torch2xp(layers.float()) if layers.device.type != "cpu" else layers.float().numpy()
     return [arrays[i, :, : int(n)] for i, n in enumerate(n_tokens.tolist())]
 
 

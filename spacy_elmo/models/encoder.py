@@ -22,13 +22,14 @@ def build_elmo_encoder_v1(
 
     bilm (Model): a `spacy-elmo.ElmoBiLM` model (token sequences -> layers).
     max_length (int): longest sequence given to the biLM; longer sentences (or
-        Docs without sentence boundaries) are split into chunks this long.
+        Docs without sentence boundaries) are split into chunks this long
+        (0: never split, as `embed --max-length 0`).
     token_budget (int): padded tokens per biLM batch (rows x (longest row + 2)).
     RETURNS (Model[List[Doc], List[Floats3d]]): per Doc (n_layers + 1, len(doc), dim).
     """
-    for key, value in (("max_length", max_length), ("token_budget", token_budget)):
-        if value < 1:
-            raise ElmoError(Errors.E093.format(key=key, value=value))
+    for key, value, least in (("max_length", max_length, 0), ("token_budget", token_budget, 1)):
+        if value < least:
+            raise ElmoError(Errors.E093.format(key=key, value=value, least=least))
     return Model(
         "elmo_encoder",
         forward,
@@ -76,14 +77,15 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats3
 
 def _segments(index: int, doc: Doc, size: int) -> Iterator[Segment]:
     """Sentences when the Doc has boundaries, else the whole Doc; either split
-    into chunks of at most `size` tokens."""
+    into chunks of at most `size` tokens (0: not split)."""
     if doc.has_annotation("SENT_START"):
         spans = [(sent.start, sent.end) for sent in doc.sents]
     else:
         spans = [(0, len(doc))] if len(doc) else []
     for start, end in spans:
-        for chunk in range(start, end, size):
-            yield index, chunk, min(chunk + size, end)
+        step = size or max(end - start, 1)  # 0: never cut, as embed's --max-length 0
+        for chunk in range(start, end, step):
+            yield index, chunk, min(chunk + step, end)
 
 
 def budget_batches(segments: Sequence[Segment], budget: int) -> Iterator[List[Segment]]:

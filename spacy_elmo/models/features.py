@@ -18,7 +18,8 @@ def build_head(
     width: int, dropout: float, encode: Optional[Model[List[Floats2d], List[Floats2d]]] = None
 ) -> Model[List[Floats2d], List[Floats2d]]:
     """Dropout and a linear projection to `width`, then the optional encoder."""
-    head = with_array(chain(Dropout(dropout), Linear(nO=width)))
+    dropout_layer: Model[Floats2d, Floats2d] = Dropout(dropout)
+    head: Model[List[Floats2d], List[Floats2d]] = with_array(chain(dropout_layer, Linear(nO=width)))
     return head if encode is None else chain(head, encode)
 
 

@@ -2,7 +2,7 @@
 a listener (like spaCy's Tok2VecListener) with its own task-specific scalar mix
 (Peters et al. 2018, eq. 1), extra features and projection (features.py).
 """
-from typing import List, Optional
+from typing import List, Optional, cast
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -58,17 +58,18 @@ def listener_init(model: ElmoListener, X: Optional[List[Doc]] = None, Y=None) ->
 def listener_forward(model: ElmoListener, docs: List[Doc], is_train: bool):
     mix, proj = model.layers[:2]
     extra = model.layers[2] if len(model.layers) > 2 else None
+    layers: List[Floats3d]
     if is_train:
-        model.verify_inputs(docs)
-        layers, backprop_upstream = model._outputs, model._backprop
+        model.verify_inputs(docs)  # so the upstream's outputs are set
+        layers, backprop_upstream = cast(List[Floats3d], model._outputs), model._backprop
     else:
-        layers = [_doc_layers(doc) for doc in docs]
-        if any(x is None for x in layers):
+        annotated = [_doc_layers(doc) for doc in docs]
+        if any(x is None for x in annotated):
             # No ELMo annotation (e.g. the sample docs of initialize(), or the
             # elmo component is disabled): zeros, as spaCy's Tok2VecListener does.
             width = _width(model)
             return [model.ops.alloc2f(len(doc), width) for doc in docs], lambda d: []
-        layers = [model.ops.asarray3f(x) for x in layers]  # each (n_layers, n_tokens, dim)
+        layers = [model.ops.asarray3f(cast(Floats3d, x)) for x in annotated]  # each (n_layers, n_tokens, dim)
         backprop_upstream = None
     outputs, backprop_head = mix_and_project(mix, proj, extra, docs, layers, is_train)
 

@@ -11,7 +11,7 @@ batch, so a token's vector would depend on which Docs share its batch
 (`nlp.pipe` with another batch_size would give other outputs), and the paper
 calls it helpful only "in some cases".
 """
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, cast
 
 from thinc.api import Model
 from thinc.types import Floats1d, Floats2d, Floats3d
@@ -50,8 +50,8 @@ def scalar_mix_forward(
 ) -> Tuple[List[Floats2d], Callable[[List[Floats2d]], List[Floats3d]]]:
     """Works in the dtype of the parameters and inputs (float32 in pipelines;
     float64 in the gradient test)."""
-    W: Floats1d = model.get_param("W")
-    gamma: Floats1d = model.get_param("gamma")
+    W = cast(Floats1d, model.get_param("W"))
+    gamma = cast(Floats1d, model.get_param("gamma"))
     xp = model.ops.xp
     e = xp.exp(W - W.max())
     s = e / e.sum()  # softmax(W), (nL,)
@@ -67,6 +67,6 @@ def scalar_mix_forward(
         weighted = float((s * a).sum())
         model.inc_grad("gamma", xp.asarray([weighted], dtype=gamma.dtype))
         model.inc_grad("W", g * s * (a - weighted) + model.attrs["l2"] * W)
-        return [g * s[:, None, None] * dy[None] for dy in dY]  # each (nL, n_tokens, dim)
+        return [g * s.reshape(-1, 1, 1) * dy for dy in dY]  # each (nL, n_tokens, dim)
 
     return outputs, backprop

@@ -1,7 +1,7 @@
 """The `elmo` pipeline component: runs the biLM over each Doc's sentences (or
 fixed-size chunks) and stores all ELMo layers on the Doc."""
 import os
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 import numpy
 import torch
@@ -109,8 +109,8 @@ class Elmo(TrainablePipe):
         self.vocab = vocab
         self.model = model
         self.name = name
-        self.listener_map: Dict[str, List[Model]] = {}
-        self.cfg = {
+        self.listener_map: Dict[str, List[ElmoListener]] = {}
+        self.cfg: Dict[str, Any] = {
             "mix": mix,
             "gamma": gamma,
             "set_doc_tensor": set_doc_tensor,
@@ -122,19 +122,19 @@ class Elmo(TrainablePipe):
 
     # Listener protocol (spaCy's ListenedToComponent), as in spacy.pipeline.Tok2Vec.
     @property
-    def listeners(self) -> List[Model]:
+    def listeners(self) -> List[ElmoListener]:
         return [m for c in self.listening_components for m in self.listener_map[c]]
 
     @property
     def listening_components(self) -> List[str]:
         return list(self.listener_map.keys())
 
-    def add_listener(self, listener: Model, component_name: str) -> None:
+    def add_listener(self, listener: ElmoListener, component_name: str) -> None:
         self.listener_map.setdefault(component_name, [])
         if listener not in self.listener_map[component_name]:
             self.listener_map[component_name].append(listener)
 
-    def remove_listener(self, listener: Model, component_name: str) -> bool:
+    def remove_listener(self, listener: ElmoListener, component_name: str) -> bool:
         if listener in self.listener_map.get(component_name, []):
             self.listener_map[component_name].remove(listener)
             if not self.listener_map[component_name]:

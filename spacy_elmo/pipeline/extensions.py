@@ -5,7 +5,7 @@ dim), "mix": float32 (n_layers + 1,) or None for concatenation, "gamma":
 float}`. It is msgpack-serializable, so `Doc.to_bytes`, `DocBin` and
 `nlp.pipe(n_process=...)` keep it. Everything else is a getter slicing it.
 """
-from typing import Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import numpy
 from spacy.tokens import Doc, Span, Token
@@ -17,11 +17,12 @@ def install_extensions() -> None:
     """Register the extensions once (guarded by has_extension)."""
     if not Doc.has_extension(DATA_ATTR):
         Doc.set_extension(DATA_ATTR, default=None)
-    for cls, getters in (
+    extensions: List[Tuple[Any, Dict[str, Callable[[Any], Any]]]] = [
         (Token, {"elmo": token_elmo, "elmo_layers": token_elmo_layers}),
         (Span, {"elmo": span_elmo, "elmo_layers": span_elmo_layers}),
         (Doc, {"elmo": doc_elmo, "elmo_layers": doc_elmo_layers}),
-    ):
+    ]
+    for cls, getters in extensions:
         for name, getter in getters.items():
             if not cls.has_extension(name):
                 cls.set_extension(name, getter=getter)
@@ -96,13 +97,13 @@ def set_user_hooks(doc: Doc) -> None:
     """Make .vector, .has_vector, .vector_norm and .similarity use ELMo."""
     doc.user_token_hooks["vector"] = token_elmo
     doc.user_token_hooks["has_vector"] = lambda token: True
-    doc.user_token_hooks["vector_norm"] = lambda token: float(numpy.linalg.norm(token_elmo(token)))
+    doc.user_token_hooks["vector_norm"] = lambda token: float(numpy.linalg.norm(cast(numpy.ndarray, token_elmo(token))))
     doc.user_token_hooks["similarity"] = _similarity
     doc.user_span_hooks["vector"] = span_elmo
     doc.user_span_hooks["has_vector"] = lambda span: True
-    doc.user_span_hooks["vector_norm"] = lambda span: float(numpy.linalg.norm(span_elmo(span)))
+    doc.user_span_hooks["vector_norm"] = lambda span: float(numpy.linalg.norm(cast(numpy.ndarray, span_elmo(span))))
     doc.user_span_hooks["similarity"] = _similarity
     doc.user_hooks["vector"] = doc_elmo
     doc.user_hooks["has_vector"] = lambda d: True
-    doc.user_hooks["vector_norm"] = lambda d: float(numpy.linalg.norm(doc_elmo(d)))
+    doc.user_hooks["vector_norm"] = lambda d: float(numpy.linalg.norm(cast(numpy.ndarray, doc_elmo(d))))
     doc.user_hooks["similarity"] = _similarity

@@ -113,9 +113,6 @@ def load_checkpoint(
     if diffs:
         raise InputError(Errors.E208.format(path=path, diff="; ".join(diffs)))
     if data_files is not None:
-        if "data_files" not in payload:
-            warnings.warn(Warnings.W200.format(path=path), stacklevel=2)
-            return payload
         data = data_diffs(payload["data_files"], data_files)
         if data and not allow_data_change:
             raise InputError(Errors.E223.format(path=path, diff="; ".join(data)))

@@ -21,7 +21,7 @@ With `reset_prob` > 0, each sentence starts from the zero LSTM state with that
 probability (the same positions in both streams, since a sentence occupies the
 same positions in each). A model whose state is never reset learns to depend on
 state built up since the start of training and can fail from the zero state
-that evaluation and the `reset` mode use (measured: benchmarks/RESULTS_pretrain.md). The
+that evaluation and the `reset` mode use (measured: docs/results_pretrain.md). The
 draw is a function of (seed, epoch, line), so resuming reproduces it.
 """
 import glob
@@ -34,7 +34,7 @@ import torch
 
 from ..bilm.chars import BOS_TOKEN, EOS_TOKEN, CharEncoder
 from ..errors import Errors, InputError
-from ..io.text import numbered_lines
+from ..io.text import tokenized_lines
 from .vocab import Vocab
 
 IGNORE = -1
@@ -69,30 +69,20 @@ def iter_lines(
 ) -> Iterator[Tuple[int, List[str]]]:
     """(global line index, tokens) for this worker's non-empty lines.
 
-    Lines are decoded one at a time so that errors name the line: bad UTF-8,
-    a line over `max_line_chars`, a file without any token.
+    Lines come from `io.text.tokenized_lines` (errors name the line: bad
+    bytes, a line over `max_line_chars`); blank lines hold no sentence and
+    are skipped; a file without any token is an error.
     start (int): skip global lines before this index (resuming).
     """
     index = 0
     for path in paths:
         has_tokens = False
-        for number, raw in numbered_lines(path):
-            mine = index >= start and index % world_size == rank
-            index += 1
-            if not mine:
-                has_tokens = has_tokens or bool(raw.strip())
+        for _, tokens in tokenized_lines(path, max_line_chars=max_line_chars):
+            index += 1  # blank lines count: the index is the line's, across files
+            if not tokens:
                 continue
-            try:
-                text = raw.decode("utf8")
-            except UnicodeDecodeError as err:
-                raise InputError(Errors.E040.format(path=path, line=number, err=err)) from None
-            if len(text) > max_line_chars:
-                raise InputError(
-                    Errors.E202.format(path=path, line=number, n_chars=len(text), limit=max_line_chars)
-                )
-            tokens = text.split()
-            if tokens:
-                has_tokens = True
+            has_tokens = True
+            if index - 1 >= start and (index - 1) % world_size == rank:
                 yield index - 1, tokens
         if not has_tokens and start == 0:
             raise InputError(Errors.E201.format(path=path))
@@ -271,11 +261,11 @@ class WindowStream:
                 window = stream[: T + 1]
                 ids = [add(tok, len(unique)) for tok in window[:T]]
                 index_rows.append(ids + [0] * (T - len(ids)))
-                targets = [
+                row = [
                     IGNORE if (tok == after and prev == before) else get(tok, unk)
                     for prev, tok in zip(window, window[1:])
                 ]
-                target_rows.append(targets + [IGNORE] * (T - len(targets)))
+                target_rows.append(row + [IGNORE] * (T - len(row)))
         index = torch.tensor(index_rows, dtype=torch.long).view(2, B, T)
         targets = torch.tensor(target_rows, dtype=torch.long).view(2, B, T)
         resets = None

@@ -14,6 +14,7 @@ from typing import Dict, Optional, Sequence, Union
 
 import torch
 
+from ..bilm.precision import fp32_flags
 from .data import WindowStream
 from .lm import BiLanguageModel
 from .vocab import Vocab
@@ -49,7 +50,8 @@ def evaluate_lm(
         for i, batch in enumerate(stream):
             if max_windows and i >= max_windows:
                 break
-            _, sums, n, state = model(batch.to(device), state)
+            with fp32_flags("fp32"):  # exact: not cuDNN's default TF32
+                _, sums, n, state = model(batch.to(device), state)
             nll += sums.double().cpu()
             count += n.double().cpu()
     finally:

@@ -7,7 +7,7 @@ and the per-sentence reversed stream, see data.py), so the biLSTM's layer loop
 dim) inputs directly, every row full length, with the state resets as a plan.
 """
 import math
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple, cast
 
 import torch
 from torch import nn
@@ -73,15 +73,17 @@ class BiLanguageModel(nn.Module):
         with torch.no_grad():
             cnn.char_embed.weight.uniform_(-1.0, 1.0, generator=generator)
             cnn.char_embed.weight[0].zero_()
-            for conv, (width, _) in zip(cnn.convs, self.config.filters):
+            convs = cast(List[nn.Conv1d], list(cnn.convs))
+            for conv, (width, _) in zip(convs, self.config.filters):
                 if self.config.activation == "relu":
                     std = math.sqrt(1.0 / (width * self.config.char_dim))
                     conv.weight.normal_(0.0, std, generator=generator)
                 else:
                     conv.weight.uniform_(-0.05, 0.05, generator=generator)
-                conv.bias.zero_()
+                cast(torch.Tensor, conv.bias).zero_()
             n = self.config.n_filters
-            for transform, carry in zip(cnn.highway.transform, cnn.highway.carry):
+            highway = cast(List[nn.Linear], list(cnn.highway.transform)), cast(List[nn.Linear], list(cnn.highway.carry))
+            for transform, carry in zip(*highway):
                 transform.weight.normal_(0.0, math.sqrt(1.0 / n), generator=generator)
                 carry.weight.normal_(0.0, math.sqrt(1.0 / n), generator=generator)
                 transform.bias.zero_()

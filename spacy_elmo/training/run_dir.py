@@ -5,16 +5,19 @@ before it saved anything usable."""
 import contextlib
 import shutil
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import Errors, InputError, OptionsError
 from ..io.atomic import check_output_dir
+from ..io.guard import inside, same_path
 from .checkpoint import CHECKPOINT
 
 # Everything a run writes into OUTPUT_DIR (and nothing else is ever deleted).
 RUN_OUTPUTS: Tuple[str, ...] = (
     CHECKPOINT.parts[0], "model-last", "model-best", "metrics.jsonl", "vocab.txt", "config.json",
 )
+# What --resume writes again (it reads vocab.txt and keeps config.json).
+RESUME_OUTPUTS: Tuple[str, ...] = (CHECKPOINT.parts[0], "model-last", "model-best", "metrics.jsonl")
 # What a user can go on from: once one exists, a failing run keeps its files.
 USABLE = (CHECKPOINT, Path("model-last"), Path("model-best"))
 
@@ -47,18 +50,27 @@ def check_run_dir(
     if resume:
         if not (output_dir / CHECKPOINT).exists():
             raise InputError(Errors.E209.format(path=output_dir / CHECKPOINT))
+        check_not_run_outputs(output_dir, inputs, RESUME_OUTPUTS)
         return
-    root = output_dir.resolve()
-    for key, path in inputs:
-        if path is None:
-            continue
-        path = path.resolve()
-        for name in RUN_OUTPUTS:
-            if path == root / name or root / name in path.parents:
-                raise InputError(Errors.E227.format(key=key, input=path, output=name, path=output_dir))
+    check_not_run_outputs(output_dir, inputs)
     found = earlier_outputs(output_dir)
     if found and not overwrite:
         raise InputError(Errors.E224.format(path=output_dir, found=", ".join(found)))
+
+
+def check_not_run_outputs(
+    output_dir: Path, inputs: Iterable[Tuple[str, Optional[Path]]], names: Sequence[str] = RUN_OUTPUTS
+) -> None:
+    """An InputError (E227) if an input is one of the outputs `names` in
+    `output_dir` or lies inside one: the same file by `os.path.samefile`
+    (symlinks and hard links too) or by its resolved path."""
+    for key, path in inputs:
+        if path is None:
+            continue
+        for name in names:
+            output = output_dir / name
+            if same_path(Path(path), output) or inside(Path(path), output):
+                raise InputError(Errors.E227.format(key=key, input=Path(path).resolve(), output=name, path=output_dir))
 
 
 def remove_outputs(output_dir: Path) -> List[str]:

@@ -1,14 +1,19 @@
 """The pretraining config (thinc/confection `Config`, spaCy-style overrides)
-validated into plain dataclasses, so a missing, unknown or wrong key fails
-before any work with the key's name (and for an unknown one, the closest valid
-key, as spaCy's config validation names the field)."""
+validated against a typed schema: one pydantic dataclass per section, each
+field's type, range and what-to-write in one place. A missing, unknown or
+wrong key fails before any work with the key's name (and for an unknown one,
+the closest valid key, as spaCy's config validation names the field)."""
 from dataclasses import asdict, dataclass, fields
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from confection import ConfigValidationError
+from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter
+from pydantic import ValidationError
+from pydantic import dataclasses as pydantic_dataclasses
 from thinc.api import Config
+from typing_extensions import Annotated
 
 from ..bilm.config import BiLMConfig
 from ..bilm.precision import PRECISIONS
@@ -17,40 +22,110 @@ from ..errors import Errors, OptionsError
 OPTIMIZERS = ("adagrad", "adam")
 SOFTMAXES = ("auto", "full", "sampled")
 
+Number = Union[StrictInt, StrictFloat]
+# What an E206 message says a key needs, when its description does not say more.
+INT, NUMBER, STR, BOOL = "expected int", "expected int/float", "expected str", "expected bool"
+POS_INT, NONNEG_INT = "expected int > 0", "expected int >= 0"
+POS_NUMBER, NONNEG_NUMBER = "expected int/float > 0", "expected int/float >= 0"
 
-@dataclass
+
+def _one_of(values: Tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in values:
+            raise ValueError(f"one of {values}")
+        return value
+
+    return check
+
+
+_SCHEMA = ConfigDict(extra="forbid")
+
+
+@pydantic_dataclasses.dataclass(config=_SCHEMA)
+class ModelSettings:
+    """[model]: BiLMConfig's fields but for n_characters (262 when training)
+    and extra (keys of an options.json that the biLM does not use)."""
+
+    lstm_dim: Annotated[StrictInt, Field(gt=0, description=POS_INT)]
+    projection_dim: Annotated[StrictInt, Field(gt=0, description=POS_INT)]
+    n_layers: Annotated[StrictInt, Field(gt=0, description=POS_INT)]
+    cell_clip: Annotated[Optional[Number], Field(gt=0, description="a positive number or null")]
+    proj_clip: Annotated[Optional[Number], Field(gt=0, description="a positive number or null")]
+    use_skip_connections: Annotated[StrictBool, Field(description=BOOL)]
+    char_dim: Annotated[StrictInt, Field(gt=0, description=POS_INT)]
+    filters: Annotated[List[Any], Field(min_length=1, description="a list of [width, n_filters]")]
+    n_highway: Annotated[StrictInt, Field(ge=0, description=NONNEG_INT)]
+    max_chars: Annotated[StrictInt, Field(gt=0, description=POS_INT)]
+    activation: Annotated[StrictStr, Field(description=STR)]
+
+    def to_options(self) -> Dict[str, Any]:
+        """The options.json layout that BiLMConfig.from_options reads."""
+        lstm = {
+            "dim": self.lstm_dim,
+            "projection_dim": self.projection_dim,
+            "n_layers": self.n_layers,
+            "cell_clip": self.cell_clip,
+            "proj_clip": self.proj_clip,
+            "use_skip_connections": self.use_skip_connections,
+        }
+        return {
+            "lstm": {k: v for k, v in lstm.items() if v is not None},
+            "char_cnn": {
+                "embedding": {"dim": self.char_dim},
+                "filters": [list(f) for f in self.filters],
+                "n_highway": self.n_highway,
+                "n_characters": 262,
+                "max_characters_per_token": self.max_chars,
+                "activation": self.activation,
+            },
+        }
+
+
+@pydantic_dataclasses.dataclass(config=_SCHEMA)
 class DataSettings:
-    train: Union[str, List[str]]
-    dev: Union[None, str, List[str]]
-    vocab: Optional[str]
-    min_count: int
-    max_vocab_size: int
-    max_line_chars: int
+    train: Annotated[
+        Union[StrictStr, List[StrictStr]], Field(description="a path, glob or comma-separated paths (pass --paths.train)")
+    ]
+    dev: Annotated[Union[None, StrictStr, List[StrictStr]], Field(description="expected str/list/NoneType")]
+    vocab: Annotated[Optional[StrictStr], Field(description="expected str/NoneType")]
+    min_count: Annotated[StrictInt, Field(gt=0, description=POS_INT)]
+    max_vocab_size: Annotated[StrictInt, Field(ge=0, description="0 (no limit) or a size >= 4")]
+    max_line_chars: Annotated[StrictInt, Field(gt=0, description=POS_INT)]
 
 
-@dataclass
+@pydantic_dataclasses.dataclass(config=_SCHEMA)
 class TrainSettings:
-    seed: int
-    batch_size: int
-    unroll_steps: int
-    max_steps: int
-    max_epochs: int
-    dropout: float
-    reset_state_prob: float
-    optimizer: str
-    learning_rate: float
-    adagrad_initial_accumulator: float
-    adam_beta1: float
-    adam_beta2: float
-    grad_clip: float
-    softmax: str
-    n_samples: int
-    full_softmax_max_vocab: int
-    eval_every: int
-    eval_max_windows: int
-    checkpoint_every: int
-    precision: str
-    init_model: Optional[str] = None
+    seed: Annotated[StrictInt, Field(description=INT)]
+    batch_size: Annotated[StrictInt, Field(gt=0, description=POS_INT)]
+    unroll_steps: Annotated[StrictInt, Field(gt=0, description=POS_INT)]
+    max_steps: Annotated[StrictInt, Field(ge=0, description="0 (until max_epochs) or more")]
+    max_epochs: Annotated[StrictInt, Field(ge=0, description="0 (until max_steps) or more")]
+    dropout: Annotated[Number, Field(ge=0, lt=1, description="a probability in [0, 1)")]
+    reset_state_prob: Annotated[Number, Field(ge=0, le=1, description="a probability in [0, 1]")]
+    optimizer: Annotated[StrictStr, AfterValidator(_one_of(OPTIMIZERS)), Field(description=f"one of {OPTIMIZERS}")]
+    learning_rate: Annotated[Number, Field(gt=0, description=POS_NUMBER)]
+    adagrad_initial_accumulator: Annotated[Number, Field(ge=0, description=NONNEG_NUMBER)]
+    adam_beta1: Annotated[Number, Field(ge=0, lt=1, description="a number in [0, 1)")]
+    adam_beta2: Annotated[Number, Field(ge=0, lt=1, description="a number in [0, 1)")]
+    grad_clip: Annotated[Number, Field(ge=0, description="0 (off) or a positive norm")]
+    softmax: Annotated[StrictStr, AfterValidator(_one_of(SOFTMAXES)), Field(description=f"one of {SOFTMAXES}")]
+    n_samples: Annotated[StrictInt, Field(gt=0, description=POS_INT)]
+    full_softmax_max_vocab: Annotated[StrictInt, Field(ge=0, description=NONNEG_INT)]
+    eval_every: Annotated[StrictInt, Field(ge=0, description="0 (only at the end) or more")]
+    eval_max_windows: Annotated[StrictInt, Field(ge=0, description="0 (whole dev set) or more")]
+    checkpoint_every: Annotated[StrictInt, Field(ge=0, description=NONNEG_INT)]
+    precision: Annotated[StrictStr, AfterValidator(_one_of(PRECISIONS)), Field(description=f"one of {PRECISIONS}")]
+    init_model: Annotated[Optional[StrictStr], Field(description="a model directory or null")]
+
+
+@pydantic_dataclasses.dataclass(config=_SCHEMA)
+class _Sections:
+    model: ModelSettings
+    data: DataSettings
+    training: TrainSettings
+
+
+_VALIDATOR = TypeAdapter(_Sections)
 
 
 @dataclass
@@ -67,19 +142,14 @@ class PretrainSettings:
         }
 
 
-# The keys of each section are the fields of the dataclass it fills; [model]
-# fills BiLMConfig but for n_characters (262 when training) and extra (keys of
-# an options.json that the biLM does not use). [paths] holds the variables the
-# config itself declares and interpolates.
-CONFIG_KEYS: Dict[str, Tuple[str, ...]] = {
-    "model": tuple(f.name for f in fields(BiLMConfig) if f.name not in ("n_characters", "extra")),
-    "data": tuple(f.name for f in fields(DataSettings)),
-    "training": tuple(f.name for f in fields(TrainSettings)),
-}
+# The keys of each section are the fields of its schema; [paths] holds the
+# variables the config itself declares and interpolates.
+SCHEMAS: Dict[str, Any] = {"model": ModelSettings, "data": DataSettings, "training": TrainSettings}
+CONFIG_KEYS: Dict[str, Tuple[str, ...]] = {name: tuple(f.name for f in fields(cls)) for name, cls in SCHEMAS.items()}
 SECTIONS = ("paths",) + tuple(CONFIG_KEYS)
 
 
-def load_config(path: Union[str, Path], overrides: Dict[str, Any] = {}):
+def load_config(path: Union[str, Path], overrides: Optional[Mapping[str, Any]] = None) -> Config:
     """Read a .cfg with thinc's Config, applying `--section.key value` overrides.
 
     confection adds an override of a key that its section lacks without a
@@ -87,12 +157,13 @@ def load_config(path: Union[str, Path], overrides: Dict[str, Any] = {}):
     variable that the config declares.
     """
     path = Path(path)
+    overrides = dict(overrides or {})
     if not path.exists():
         raise OptionsError(Errors.E013.format(path=path, hint="Pass a config such as configs/bilm_tiny.cfg."))
     try:
         declared = Config().from_disk(path, interpolate=False)
         _check_overrides(path, declared.get("paths", {}), overrides)
-        return Config().from_disk(path, overrides=dict(overrides), interpolate=True)
+        return Config().from_disk(path, overrides=overrides, interpolate=True)
     except ConfigValidationError as err:
         raise OptionsError(Errors.E200.format(path=path, why=str(err).strip())) from None
 
@@ -118,7 +189,7 @@ def _check_overrides(path: Path, paths: Mapping[str, Any], overrides: Mapping[st
 
 def _check_keys(config: Mapping[str, Any], path: str) -> None:
     """Every section of the config is known, and every key of [model], [data],
-    [training] is a field of its dataclass."""
+    [training] is a field of its schema (named with the closest valid key)."""
     sections = ", ".join(f"[{s}]" for s in SECTIONS)
     for section in config:
         if section not in SECTIONS:
@@ -158,93 +229,33 @@ def _advice(section: str, key: str, keys: Mapping[str, Sequence[str]], override:
     return ""
 
 
+def _schema_error(config: Mapping[str, Any], path: str, err: ValidationError) -> OptionsError:
+    """The first problem pydantic found, as today's E205 (missing) or E206
+    (wrong type or range, with what the key needs)."""
+    first = err.errors()[0]
+    section = str(first["loc"][0])
+    if len(first["loc"]) == 1:  # the whole section is missing
+        return OptionsError(Errors.E205.format(path=path, key=f"{section}.{CONFIG_KEYS[section][0]}"))
+    key = str(first["loc"][1])
+    if first["type"] == "missing":
+        return OptionsError(Errors.E205.format(path=path, key=f"{section}.{key}"))
+    why = SCHEMAS[section].__pydantic_fields__[key].description
+    return OptionsError(Errors.E206.format(path=path, key=f"{section}.{key}", value=config[section][key], why=why))
+
+
 def parse_settings(config: Dict[str, Any], path: str = "config") -> PretrainSettings:
     """Validate every key of [model], [data], [training].
 
     config (Dict[str, Any]): the interpolated config.
     path (str): where it came from, for messages.
     """
-    if isinstance(config.get("training"), dict) and "mixed_precision" in config["training"]:
-        raise OptionsError(Errors.E216.format(path=path, value=config["training"]["mixed_precision"]))
     _check_keys(config, path)
-
-    def get(section: str, key: str, kind: Tuple[type, ...], check=None, why: str = "") -> Any:
-        block = config.get(section)
-        if not isinstance(block, dict) or key not in block:
-            raise OptionsError(Errors.E205.format(path=path, key=f"{section}.{key}"))
-        value = block[key]
-        if value is None and type(None) in kind:
-            return value
-        ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in kind)
-        if ok and check is not None:
-            ok = check(value)
-        if not ok:
-            names = "/".join(k.__name__ for k in kind)
-            raise OptionsError(
-                Errors.E206.format(path=path, key=f"{section}.{key}", value=value, why=why or f"expected {names}")
-            )
-        return value
-
-    pos = lambda v: v > 0  # noqa: E731
-    nonneg = lambda v: v >= 0  # noqa: E731
-    num = (int, float)
-    clip = lambda key: get("model", key, (int, float, type(None)), pos, "a positive number or null")  # noqa: E731
-    filters = get("model", "filters", (list, tuple), lambda v: len(v) > 0, "a list of [width, n_filters]")
-    options = {
-        "lstm": {
-            "dim": get("model", "lstm_dim", (int,), pos),
-            "projection_dim": get("model", "projection_dim", (int,), pos),
-            "n_layers": get("model", "n_layers", (int,), pos),
-            "cell_clip": clip("cell_clip"),
-            "proj_clip": clip("proj_clip"),
-            "use_skip_connections": get("model", "use_skip_connections", (bool,)),
-        },
-        "char_cnn": {
-            "embedding": {"dim": get("model", "char_dim", (int,), pos)},
-            "filters": [list(f) for f in filters],
-            "n_highway": get("model", "n_highway", (int,), nonneg),
-            "n_characters": 262,
-            "max_characters_per_token": get("model", "max_chars", (int,), pos),
-            "activation": get("model", "activation", (str,)),
-        },
-    }
-    options["lstm"] = {k: v for k, v in options["lstm"].items() if v is not None}
-    model = BiLMConfig.from_options(options, path=f"{path} [model]")
-    data = DataSettings(
-        train=get("data", "train", (str, list), why="a path, glob or comma-separated paths (pass --paths.train)"),
-        dev=get("data", "dev", (str, list, type(None))),
-        vocab=get("data", "vocab", (str, type(None))),
-        min_count=get("data", "min_count", (int,), pos),
-        max_vocab_size=get("data", "max_vocab_size", (int,), nonneg, "0 (no limit) or a size >= 4"),
-        max_line_chars=get("data", "max_line_chars", (int,), pos),
-    )
-    training = TrainSettings(
-        seed=get("training", "seed", (int,)),
-        batch_size=get("training", "batch_size", (int,), pos),
-        unroll_steps=get("training", "unroll_steps", (int,), pos),
-        max_steps=get("training", "max_steps", (int,), nonneg, "0 (until max_epochs) or more"),
-        max_epochs=get("training", "max_epochs", (int,), nonneg, "0 (until max_steps) or more"),
-        dropout=get("training", "dropout", num, lambda v: 0 <= v < 1, "a probability in [0, 1)"),
-        reset_state_prob=get(
-            "training", "reset_state_prob", num, lambda v: 0 <= v <= 1, "a probability in [0, 1]"
-        ),
-        optimizer=get("training", "optimizer", (str,), lambda v: v in OPTIMIZERS, f"one of {OPTIMIZERS}"),
-        learning_rate=get("training", "learning_rate", num, pos),
-        adagrad_initial_accumulator=get("training", "adagrad_initial_accumulator", num, nonneg),
-        adam_beta1=get("training", "adam_beta1", num, lambda v: 0 <= v < 1),
-        adam_beta2=get("training", "adam_beta2", num, lambda v: 0 <= v < 1),
-        grad_clip=get("training", "grad_clip", num, nonneg, "0 (off) or a positive norm"),
-        softmax=get("training", "softmax", (str,), lambda v: v in SOFTMAXES, f"one of {SOFTMAXES}"),
-        n_samples=get("training", "n_samples", (int,), pos),
-        full_softmax_max_vocab=get("training", "full_softmax_max_vocab", (int,), nonneg),
-        eval_every=get("training", "eval_every", (int,), nonneg, "0 (only at the end) or more"),
-        eval_max_windows=get("training", "eval_max_windows", (int,), nonneg, "0 (whole dev set) or more"),
-        checkpoint_every=get("training", "checkpoint_every", (int,), nonneg),
-        precision=get("training", "precision", (str,), lambda v: v in PRECISIONS, f"one of {PRECISIONS}"),
-    )
-    # optional: configs written before it existed start from a random init
-    if "init_model" in config["training"]:  # [training] is a dict: its keys were read above
-        training.init_model = get("training", "init_model", (str, type(None)), why="a model directory or null")
+    try:
+        sections = _VALIDATOR.validate_python({name: config.get(name) for name in SCHEMAS})
+    except ValidationError as err:
+        raise _schema_error(config, path, err) from None
+    model = BiLMConfig.from_options(sections.model.to_options(), path=f"{path} [model]")
+    data, training = sections.data, sections.training
     if training.init_model is not None and data.vocab is not None:
         raise OptionsError(
             Errors.E206.format(

@@ -15,8 +15,9 @@ If capture fails, the step warns once (W061) and stays eager. Under
 DistributedDataParallel the step is always eager (DDP's gradient hooks would
 have to be captured too).
 """
+import contextlib
 import warnings
-from typing import Optional, Tuple
+from typing import Optional, Tuple, cast
 
 import torch
 
@@ -63,7 +64,7 @@ class TrainStep:
         self.device = next(model.parameters()).device
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
         self.graphs_wanted = cuda_graphs and self.device.type == "cuda" and self.net is model
-        self.recurrence: Optional[torch.nn.Module] = None  # the graphed callable, once captured
+        self.recurrence: Optional[Recurrence] = None  # the graphed callable, once captured
         self.disabled: Optional[str] = None  # why graphs are off, once they failed
 
     def __call__(self, batch: Batch, state: LstmState) -> StepResult:
@@ -102,8 +103,11 @@ class TrainStep:
             sample = (inputs, torch.zeros_like(state[0]), torch.zeros_like(state[1]), keep_mask(batch, inputs))
             recurrence = Recurrence(self.model.bilm.lstm)
             recurrence.train(self.model.training)
-            with autocast(self.precision, self.device.type, cache_enabled=False):
-                self.recurrence = torch.cuda.make_graphed_callables(recurrence, sample)
+            # Capture with the model's device current (it records the current
+            # device's stream only).
+            current = torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
+            with current, autocast(self.precision, self.device.type, cache_enabled=False):
+                self.recurrence = cast(Recurrence, torch.cuda.make_graphed_callables(recurrence, sample))
         except Exception as err:  # capture is best effort: the eager step is the same computation
             self.disabled = f"{type(err).__name__}: {err}"
             self.recurrence = None

@@ -10,6 +10,7 @@ import numpy
 import torch
 
 from ..bilm.model import BiLM
+from ..bilm.precision import fp32_flags
 from ..io.atomic import atomic_path, check_output_file
 from .vocab import read_word_list
 
@@ -26,7 +27,8 @@ def token_embeddings(model: BiLM, words, batch_size: int = 1024) -> numpy.ndarra
     out = numpy.zeros((len(words), model.config.projection_dim), dtype=numpy.float32)
     for start in range(0, len(words), batch_size):
         chars = torch.from_numpy(encoder.encode(words[start : start + batch_size])).to(model.device)
-        out[start : start + len(chars)] = model.token_vectors(chars).float().cpu().numpy()
+        with fp32_flags("fp32"):  # as embed's exact layer 0: not cuDNN's default TF32
+            out[start : start + len(chars)] = model.token_vectors(chars).float().cpu().numpy()
     return out
 
 

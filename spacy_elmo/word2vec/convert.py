@@ -12,18 +12,21 @@ Unlike `spacy init vectors`, rows stay in file order through deduplication
 (spaCy's `Vocab.deduplicate_vectors` sorts them), so `prune` really keeps the
 first (most frequent) rows, and no Lexeme is created per key.
 """
+import contextlib
 from pathlib import Path
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union, cast
 
 import numpy
 import spacy
+import srsly
 from spacy.language import Language
 from spacy.strings import StringStore
 from spacy.util import registry
 from spacy.vectors import Vectors
 
-from ..errors import Errors, InputError
+from ..errors import Errors, InputError, OutputError
 from ..io.atomic import atomic_dir, check_output_dir
+from ..io.guard import check_not_inputs
 from ..io.text import check_input_file
 from .read import INPUT_HINT, read_word2vec
 
@@ -44,7 +47,7 @@ def dedupe_rows(data: numpy.ndarray) -> Tuple[int, numpy.ndarray]:
     # Integer hashes (sum of value bits x random odd numbers, mod 2**64): a
     # float dot product may round identical rows differently (BLAS sums rows
     # in different orders by their position in a block).
-    coef = numpy.random.default_rng(0).integers(0, 2**63, dims, dtype=numpy.uint64) * 2 + 1
+    coef = cast(numpy.ndarray, numpy.random.default_rng(0).integers(0, 2**63, dims, dtype=numpy.uint64) * 2 + 1)
     # Only rows whose first values hash alike can be identical: usually few,
     # so the whole rows of only those are hashed, then compared bit for bit.
     head = min(dims, 16)
@@ -130,6 +133,8 @@ def word2vec_to_vectors(
     """
     if dtype not in DTYPES:
         raise InputError(Errors.E107.format(what="dtype (--dtype)", options=DTYPES, value=dtype))
+    if truncate < 0:
+        raise InputError(Errors.E709.format(value=truncate))
     table = read_word2vec(
         path, fmt=fmt, truncate=truncate, unicode_errors=unicode_errors,
         lowercase=lowercase, allow_pickle=allow_pickle, progress=progress,
@@ -149,10 +154,10 @@ def word2vec_to_vectors(
     hashes = list(map(strings.add, keys))
     if n_rows == len(keys):  # no row merged (dedupe) or mapped (prune): row i is key i
         vectors = Vectors(data=data, keys=hashes, name=name)  # one call
-    else:
+    else:  # some row merged or mapped, so row_of_key is set
         vectors = Vectors(data=data, name=name)
         add = vectors.add
-        for key, row in zip(hashes, row_of_key.tolist()):
+        for key, row in zip(hashes, cast(numpy.ndarray, row_of_key).tolist()):
             add(key, row=row)
     vectors.strings = strings
     return vectors
@@ -172,25 +177,60 @@ def load_word2vec_vectors(nlp: Language, path: PathLike, *, name: Optional[str] 
     nlp.meta.setdefault("vectors", {})["name"] = name
 
 
-def init_vectors(lang: str, vectors_path: PathLike, output_dir: PathLike, **kwargs) -> Language:
+# What `init_vectors` writes: a blank pipeline's files.
+WRITTEN = ("config.cfg", "meta.json", "tokenizer", "vocab")
+
+
+def init_vectors(
+    lang: str, vectors_path: PathLike, output_dir: PathLike, *, overwrite: bool = False, **kwargs
+) -> Language:
     """Write a blank `lang` pipeline with the vectors of `vectors_path` to
-    `output_dir` (replacing an existing pipeline directory), all or nothing.
+    `output_dir`, all or nothing. An existing `output_dir` is replaced if it
+    is empty or holds what this function writes (a blank pipeline with
+    vectors); another spaCy pipeline needs `overwrite`, and a folder that is
+    not a pipeline is never replaced.
 
     lang (str): a spaCy language code, e.g. "en".
     vectors_path (PathLike): the word2vec file.
     output_dir (PathLike): the pipeline directory to write.
+    overwrite (bool): replace a spaCy pipeline that this function did not write.
     **kwargs: passed to `load_word2vec_vectors`.
     RETURNS (Language): the pipeline that was written.
     """
     check_input_file(vectors_path, INPUT_HINT)  # the paths first, then the work
     output_dir = check_output_dir(output_dir, "OUTPUT_DIR")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / "config.cfg").exists():
-        raise InputError(Errors.E115.format(path=output_dir))
-    nlp = spacy.blank(lang)
+    check_not_inputs([("OUTPUT_DIR", output_dir)], [("VECTORS_PATH", vectors_path)], folder_outputs=("OUTPUT_DIR",))
+    if output_dir.is_dir() and any(output_dir.iterdir()):
+        if not (output_dir / "config.cfg").exists():
+            raise InputError(Errors.E115.format(path=output_dir))
+        foreign = _not_written_here(output_dir)
+        if foreign and not overwrite:
+            raise OutputError(Errors.E703.format(what="OUTPUT_DIR", path=output_dir, found=foreign))
+    nlp = blank_pipeline(lang)
     load_word2vec_vectors(nlp, vectors_path, **kwargs)
     with atomic_dir(output_dir) as tmp:
         nlp.to_disk(tmp)
     return nlp
+
+
+def _not_written_here(path: Path) -> str:
+    """What in the pipeline directory `path` `init_vectors` does not write
+    (files beside WRITTEN, components), "" if nothing."""
+    extra = sorted(entry.name for entry in path.iterdir() if entry.name not in WRITTEN)
+    with contextlib.suppress(OSError, ValueError):
+        pipes = srsly.read_json(path / "meta.json").get("pipeline") or []
+        if pipes:
+            return f"the components {', '.join(map(str, pipes))}" + (f" and {', '.join(extra)}" if extra else "")
+    return ", ".join(extra)
+
+
+def blank_pipeline(lang: str) -> Language:
+    """`spacy.blank(lang)`; an unknown language code is an InputError
+    naming it (spaCy raises ImportError E048)."""
+    try:
+        return spacy.blank(lang)
+    except ImportError:
+        raise InputError(Errors.E704.format(lang=lang)) from None
 
 
 @registry.callbacks("spacy-elmo.Word2VecVectors.v1")

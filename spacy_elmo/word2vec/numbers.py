@@ -103,7 +103,7 @@ class _Scratch(threading.local):
 
     A block's temporaries are ~1 MiB each; allocated fresh they are new pages
     every time (glibc mmaps them or trims them back from the heap), and the
-    page faults measured ~2.5x the cost of the arithmetic itself.
+    page faults then cost more than the arithmetic itself.
     """
 
     def __init__(self) -> None:
@@ -172,12 +172,11 @@ def _bit_count(x: numpy.ndarray, out: numpy.ndarray) -> None:
 
 
 def parse_text_block_fast(block: bytes, dims: int) -> Optional[BlockResult]:
-    """`parse_text_block` for well-formed blocks, or None. One core: ~4x numpy's
-    `fromstring`, ~2.5x our previous integer-mantissa parser
-    (benchmarks/bench_parse_block.py).
+    """`parse_text_block` for well-formed blocks, or None (its speed beside
+    numpy's `fromstring`: docs/results_vectors.md, bench_parse_block.py).
 
-    Float parsing (David Gay's strtod, ~3-5M numbers/s here) is the bottleneck
-    of every word2vec text reader. Here every token is parsed at once with
+    Float parsing (David Gay's strtod) is the bottleneck of every word2vec
+    text reader. Here every token is parsed at once with
     numpy: token ends come from one scan for separators; the 16 bytes before
     each end are loaded as two uint64 words and turned into an integer with
     SWAR arithmetic (8 digits at once), the decimal point becoming a 0 digit

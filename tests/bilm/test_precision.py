@@ -1,8 +1,11 @@
 """bilm/precision.py: one precision vocabulary for the component, embed and
 pretraining; exact float32 is scoped, never left switched."""
+import warnings
+
 import pytest
 import torch
 
+from spacy_elmo.bilm import precision as module
 from spacy_elmo.bilm.chars import batch_to_ids
 from spacy_elmo.bilm.precision import PRECISIONS, check_precision, fp32_flags, precision_scope
 from spacy_elmo.errors import OptionsError
@@ -31,28 +34,65 @@ def test_vocabulary_and_errors():
         check_precision("fp16", "[x] precision", "cpu")
 
 
+def _getters():
+    """Every flag getter, old API and new; a getter that raises is recorded as such."""
+    values = {}
+    getters = {
+        "float32_matmul_precision": torch.get_float32_matmul_precision,
+        "cuda.matmul.allow_tf32": lambda: torch.backends.cuda.matmul.allow_tf32,
+        "cudnn.allow_tf32": lambda: torch.backends.cudnn.allow_tf32,
+        **{f"{b}.{o}": (lambda b=b, o=o: getattr(getattr(torch.backends, b), o).fp32_precision) for b, o in FLAGS},
+    }
+    for name, get in getters.items():
+        try:
+            values[name] = get()
+        except RuntimeError as err:
+            values[name] = f"raises: {err}"
+    return values
+
+
 @pytest.mark.parametrize("precision", PRECISIONS)
-def test_scope_sets_ieee_or_tf32_and_restores_the_callers_flags(precision):
-    before = _flags()
-    torch.backends.cuda.matmul.fp32_precision = "tf32"  # a user's own global choice
+def test_scope_keeps_every_getter_readable_and_restores_them(precision):
+    """Inductor and the profiler read the legacy flags: inside the scope they
+    must not raise (setting only the per-op API makes them raise)."""
+    before = _getters()
+    assert not any(str(v).startswith("raises") for v in before.values()), before
+    with fp32_flags(precision):
+        inside = _getters()
+    assert _getters() == before
+    assert not any(str(v).startswith("raises") for v in inside.values()), inside
+    tf32 = precision == "tf32"
+    assert inside["float32_matmul_precision"] == ("high" if tf32 else "highest")
+    assert inside["cuda.matmul.allow_tf32"] is tf32 and inside["cudnn.allow_tf32"] is tf32
+    assert inside["mkldnn.matmul"] == inside["mkldnn.conv"] == inside["mkldnn.rnn"] == "ieee"
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_scope_restores_a_callers_per_op_flags(precision):
+    before, legacy = _flags(), _getters()
+    torch.backends.cuda.matmul.fp32_precision = "tf32"  # a user's own global choice, new API
+    torch.backends.mkldnn.matmul.fp32_precision = "bf16"
     try:
         changed = _flags()
         with fp32_flags(precision):
-            inside = _flags()
+            inside = _getters()
         assert _flags() == changed
     finally:
         torch.backends.cuda.matmul.fp32_precision = before["cuda.matmul"]
-    expected = "tf32" if precision == "tf32" else "ieee"
-    assert inside["cuda.matmul"] == inside["cudnn.conv"] == inside["cudnn.rnn"] == expected
-    assert inside["mkldnn.matmul"] == inside["mkldnn.conv"] == "ieee"
+        torch.backends.mkldnn.matmul.fp32_precision = before["mkldnn.matmul"]
+    # Every getter as before the caller's change: the legacy cuDNN switch the
+    # scope set is put back even where the matmul getter could not be read.
+    assert _getters() == legacy
+    assert inside["mkldnn.matmul"] == "ieee"  # exact on the CPU whatever the caller set
+    assert inside["cudnn.allow_tf32"] is (precision == "tf32")
 
 
 def test_scope_restores_flags_after_an_error():
-    before = _flags()
+    before, legacy = _flags(), _getters()
     with pytest.raises(RuntimeError):
         with precision_scope("fp32", "cpu"):
             raise RuntimeError("boom")
-    assert _flags() == before
+    assert _flags() == before and _getters() == legacy
 
 
 def test_bf16_scope_autocasts_and_fp32_does_not():
@@ -73,15 +113,11 @@ def test_elmo_bilm_v1_mixed_precision_maps_to_v2_precision():
         build_elmo_bilm_v2(weights=None, precision="fp64")
 
 
-def test_pretraining_precision_key_and_the_renamed_one():
+def test_pretraining_precision_key():
     config = Config().from_disk(TINY_CFG, interpolate=False)
     config["paths"]["train"] = "x.txt"
     settings = parse_settings(config.interpolate())
     assert settings.training.precision == "fp32"
-    config["training"]["mixed_precision"] = "no"
-    del config["training"]["precision"]
-    with pytest.raises(OptionsError, match="mixed_precision is now \\[training\\] precision"):
-        parse_settings(config.interpolate())
 
 
 def test_bilm_char_ids_is_the_one_encoder():
@@ -91,3 +127,23 @@ def test_bilm_char_ids_is_the_one_encoder():
     bilm = BiLM(BiLMConfig())
     sentences = [["a", "bé"], ["<S>", "x", "y", "z"]]
     assert torch.equal(bilm.char_ids(sentences), batch_to_ids(sentences))
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns(monkeypatch):
+    monkeypatch.setattr(module, "cpu_bf16_support", lambda: False)
+    with pytest.warns(UserWarning, match=r"\[x\] precision: bf16 on this CPU .* slower than fp32"):
+        check_precision("bf16", "[x] precision", "cpu")
+    monkeypatch.setattr(module, "cpu_bf16_support", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_precision("bf16", "[x] precision", "cpu")
+        check_precision("bf16", "[x] precision", "cuda")
+
+
+def test_cpu_bf16_support_reads_the_flags(monkeypatch):
+    monkeypatch.setattr(module.platform, "machine", lambda: "x86_64")
+    for flags, expected in (("fma avx2", False), ("avx2 avx512_bf16", True), ("amx_bf16 amx_tile", True)):
+        monkeypatch.setattr(module, "_cpuinfo", lambda flags=flags: f"model name\t: X\nflags\t\t: {flags}\n")
+        assert module.cpu_bf16_support() is expected
+    monkeypatch.setattr(module, "_cpuinfo", lambda: "")
+    assert module.cpu_bf16_support() is None

@@ -2,15 +2,19 @@
 masks, what CUDA graphs capture) and bilm/cuda_graphs.py's buckets, padding and
 fallback. CPU tests drive the graph runner with a stand-in for the capture;
 the gpu-marked tests capture real CUDA graphs."""
+import contextlib
+import threading
 import warnings
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from spacy_elmo.bilm import cuda_graphs
 from spacy_elmo.bilm.config import BiLMConfig
 from spacy_elmo.bilm.cuda_graphs import LstmGraphs, bucket_rows, bucket_steps
 from spacy_elmo.bilm.lstm import StepPlan
+from spacy_elmo.bilm.packed import WindowRecurrence
 from spacy_elmo.bilm.model import BiLM
 from spacy_elmo.bilm.precision import precision_scope
 
@@ -95,9 +99,10 @@ def test_training_plans_give_the_same_loss_and_gradients():
 
 
 def test_buckets():
-    assert [bucket_rows(n) for n in (1, 2, 3, 5, 33, 64, 65, 200, 256)] == [1, 2, 4, 8, 64, 64, 128, 256, 256]
-    assert [bucket_steps(n) for n in (1, 16, 17, 40, 128, 129, 300, 512, 513)] == [
-        16, 16, 32, 48, 128, 192, 320, 512, None]
+    assert [bucket_rows(n) for n in (1, 2, 3, 5, 16, 17, 33, 64, 65, 200, 256)] == [
+        1, 2, 4, 8, 16, 32, 48, 64, 80, 208, 256]
+    assert [bucket_steps(n) for n in (1, 9, 16, 17, 40, 64, 65, 128, 129, 300, 512, 513)] == [
+        8, 12, 16, 20, 40, 64, 72, 128, 160, 320, 512, None]
 
 
 class _FakeGraph:
@@ -125,7 +130,7 @@ def test_graph_runner_pads_reuses_and_copies_out(monkeypatch):
     runner = LstmGraphs(bilm.lstm)
     expected_captures = 0
     with torch.inference_mode():
-        for k, (batch, seq) in enumerate([(5, 11), (7, 16), (6, 3), (8, 14), (3, 30), (9, 16)]):
+        for k, (batch, seq) in enumerate([(5, 13), (7, 16), (6, 14), (8, 15), (3, 30), (9, 16)]):
             tokens, lengths = _batch(batch, seq, 24, seed=k)
             g = torch.Generator().manual_seed(k)
             state = None if k % 2 else (torch.randn(2, 2, batch, 24, generator=g), torch.randn(2, 2, batch, 48, generator=g))
@@ -133,7 +138,7 @@ def test_graph_runner_pads_reuses_and_copies_out(monkeypatch):
             want, (h2, c2) = bilm.lstm(tokens, lengths, state)
             assert [o.shape for o in got] == [o.shape for o in want]
             assert max(float((a - b).abs().max()) for a, b in zip(got + [h, c], want + [h2, c2])) <= 1e-5
-    # (5, 11), (7, 16), (6, 3), (8, 14) share the bucket (8, 16); (3, 30) -> (4, 32); (9, 16) -> (16, 16)
+    # (5, 13), (7, 16), (6, 14), (8, 15) share the bucket (8, 16); (3, 30) -> (4, 32); (9, 16) -> (16, 16)
     assert runner.captures == 3 and runner.replays == 6
     assert sorted(runner.graphs) == [(4, 32, "fp32"), (8, 16, "fp32"), (16, 16, "fp32")]
 
@@ -169,6 +174,100 @@ def test_capture_failure_warns_once_and_falls_back(monkeypatch):
         warnings.simplefilter("error")
         assert runner.run(tokens, lengths, None, "fp32") is None  # no second warning
     assert runner.disabled.startswith("RuntimeError")
+
+
+class _FakeCuda:
+    """Stand-ins for torch.cuda's capture API that record what is called."""
+
+    def __init__(self):
+        self.calls = []
+        self.current = None
+        fake = self
+
+        class Device:
+            def __init__(self, device):
+                self.device = device
+
+            def __enter__(self):
+                fake.calls.append(("device", str(self.device)))
+                fake.current = self.device
+
+            def __exit__(self, *exc):
+                fake.current = None
+
+        class Stream:
+            def __init__(self, device=None):
+                fake.calls.append(("stream on", str(device), str(fake.current)))
+
+            def wait_stream(self, other):
+                pass
+
+        class Graph:
+            def reset(self):
+                fake.calls.append("reset")
+
+            def pool(self):
+                return "pool"
+
+        class Capture:
+            def __init__(self, graph, pool=None):
+                pass
+
+            def __enter__(self):
+                fake.calls.append(("begin capture", str(fake.current)))
+
+            def __exit__(self, *exc):
+                fake.calls.append("end capture")
+
+        self.device, self.Stream, self.CUDAGraph, self.graph = Device, Stream, Graph, Capture
+        self.stream = lambda s: contextlib.nullcontext()
+        self.current_stream = lambda device=None: Stream(device)
+
+    def install(self, monkeypatch):
+        for name in ("device", "Stream", "CUDAGraph", "graph", "stream", "current_stream"):
+            monkeypatch.setattr(torch.cuda, name, getattr(self, name))
+
+
+def test_capture_runs_on_the_tensors_device(monkeypatch):
+    """Capture on a device other than the current one would record nothing
+    (the ops run outside the capture): the runner makes it current first."""
+    fake = _FakeCuda()
+    fake.install(monkeypatch)
+    runner = LstmGraphs(_model().lstm)
+    graph, result = runner._record(lambda: "out", torch.device("cuda", 1))
+    assert result == "out" and runner._pool == "pool"
+    assert fake.calls[0] == ("device", "cuda:1")
+    assert ("begin capture", "cuda:1") in fake.calls
+
+
+def test_failed_capture_is_ended_freed_and_turns_graphs_off(monkeypatch):
+    fake = _FakeCuda()
+    fake.install(monkeypatch)
+    runner = LstmGraphs(_model().lstm)
+
+    def step():  # fails inside the capture, as an op that may not be captured does
+        if any(call[0] == "begin capture" for call in fake.calls if isinstance(call, tuple)):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    with pytest.raises(RuntimeError):
+        runner._record(step, torch.device("cuda", 0))
+    assert fake.calls[-2:] == ["end capture", "reset"] and runner._pool is None
+    # Through run(): the captured graphs so far are freed too and graphs are off.
+    monkeypatch.setattr(LstmGraphs, "_record", _fake_record)
+    tokens, lengths = _batch(4, 10, 24)
+    runner.run(tokens, lengths, None, "fp32")
+    kept = list(runner.graphs.values())
+    freed = []
+    for captured in kept:
+        captured.graph.reset = lambda: freed.append(True)
+
+    def broken(self, step, device):
+        raise RuntimeError("capture failed")
+
+    monkeypatch.setattr(LstmGraphs, "_record", broken)
+    with pytest.warns(UserWarning, match="capture failed"):
+        assert runner.run(*_batch(20, 40, 24), None, "fp32") is None
+    assert freed == [True] and not runner.graphs and runner._pool is None and runner.disabled
 
 
 def test_too_long_batches_run_eagerly(monkeypatch):
@@ -223,3 +322,124 @@ def test_cuda_graphs_carry_mode_and_exact_vs_cpu():
         b, _ = gpu.embed_sentences(sentences[start : start + 6], mode="carry")
         assert float((a - b.cpu()).abs().max()) <= 2e-5
     assert gpu.cuda_graphs.replays == 4 and gpu.cuda_graphs.disabled is None
+
+
+@pytest.mark.parametrize("with_state", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_packed_loop_matches_the_autograd_loop(with_state, threads):
+    """Inference (no autograd) runs the packed per-direction loop, the two
+    directions in two threads; training runs the batched autograd loop. Same
+    outputs and final states; torch's thread count is left as it was."""
+    bilm = _model()
+    tokens, lengths = _batch(9, 11, 24, seed=4)
+    lengths[3] = 1
+    state = None
+    if with_state:
+        g = torch.Generator().manual_seed(6)
+        state = (torch.randn(2, 2, 9, 24, generator=g), torch.randn(2, 2, 9, 48, generator=g))
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.no_grad():
+            packed, (h1, c1) = bilm.lstm(tokens, lengths, state)
+        assert torch.get_num_threads() == threads
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert seen == [threads]  # a thread started later inherits the caller's count
+    finally:
+        torch.set_num_threads(saved)
+    reference, (h2, c2) = bilm.lstm(tokens, lengths, state)  # grad enabled: the autograd loop
+    assert reference[0].requires_grad and not packed[0].requires_grad
+    worst = max(float((a - b).abs().max()) for a, b in zip(packed + [h1, c1], reference + [h2, c2]))
+    assert worst <= 1e-6, worst
+    for layer in packed:
+        assert not layer[torch.arange(11) >= lengths[:, None]].any()
+
+
+def _casts_of(weights, fn):
+    """How many times `fn` casts one of `weights` (a view of its storage) to
+    bfloat16: every aten cast, autocast's included."""
+    storages = {w.untyped_storage().data_ptr() for w in weights}
+    count = [0]
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in (torch.ops.aten._to_copy.default, torch.ops.aten.to.dtype,
+                        torch.ops.aten.to.dtype_layout, torch.ops.aten.copy_.default):
+                copy = func is torch.ops.aten.copy_.default
+                src = args[1] if copy else args[0]
+                dtype = args[0].dtype if copy else (args[1] if func is torch.ops.aten.to.dtype else kwargs.get("dtype"))
+                if dtype == torch.bfloat16 and src.dtype == torch.float32 and \
+                        src.untyped_storage().data_ptr() in storages:
+                    count[0] += 1
+            return func(*args, **kwargs)
+
+    with Count():
+        fn()
+    return count[0]
+
+
+def test_bf16_weights_are_cast_once_not_at_every_step(one_thread):
+    """(One thread: dispatch modes see the caller's thread only.)"""
+    bilm = _model()
+    weights = [p[d] for layer in bilm.lstm.layers for p in (layer.weight_ih, layer.weight_hh, layer.weight_proj)
+               for d in (0, 1)]
+    sentences = _sentences(6)
+    n = 3 * len(bilm.lstm.layers)  # W_ih, W_hh, W_proj of each layer (both directions at once)
+    first = _casts_of(weights, lambda: bilm.embed_sentences(sentences, mode="reset", precision="bf16"))
+    assert first == n
+    assert _casts_of(weights, lambda: bilm.embed_sentences(sentences, mode="reset", precision="bf16")) == 0
+    with torch.no_grad():
+        bilm.lstm.layers[0].weight_hh.mul_(0.5)  # an update: the casts are refreshed, in place
+    assert _casts_of(weights, lambda: bilm.embed_sentences(sentences, mode="reset", precision="bf16")) == 3
+    with torch.no_grad(), precision_scope("bf16", "cpu"):  # the static plan (CUDA graphs) uses the same casts
+        tokens, lengths = _batch(3, 5, 24)
+        assert _casts_of(weights, lambda: bilm.lstm(tokens, lengths, static=True)) == 0
+    # With autograd (fine-tuning, pretraining): once per forward, not per step.
+    ids = bilm.char_ids(sentences)
+    with precision_scope("bf16", "cpu"):
+        assert _casts_of(weights, lambda: bilm(ids)) == n
+
+
+def test_window_recurrence_gradcheck():
+    g = torch.Generator().manual_seed(0)
+    batch, steps, n_in, p, d = 3, 4, 5, 4, 6
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=g, dtype=torch.float64) * scale).requires_grad_()
+
+    args = (rand(steps * batch, n_in), rand(batch, p), rand(batch, d), rand(n_in, 4 * d, scale=0.5),
+            rand(p, 4 * d, scale=0.5), rand(4 * d), rand(d, p, scale=0.5))
+    keep = (torch.rand(steps, batch, 1, generator=g) > 0.3).double()
+    for clips in ((None, None), (0.8, 0.5)):
+        for k in (keep, None):
+            assert torch.autograd.gradcheck(lambda *a: WindowRecurrence.apply(*a, k, *clips), args)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_window_backward_equals_the_autograd_loop(dropout):
+    """Pretraining's layers through WindowRecurrence give the loss and every
+    gradient of the batched autograd loop (the same dropout draws too)."""
+    bilm = _model()
+    lstm = bilm.lstm
+    lstm.dropout = dropout
+    lstm.train()
+    g = torch.Generator().manual_seed(3)
+    inputs = torch.randn(2, 5, 9, 24, generator=g, requires_grad=True)
+    resets = torch.rand(5, 9, generator=g) < 0.2
+    state = (torch.randn(2, 2, 5, 24, generator=g), torch.randn(2, 2, 5, 48, generator=g))
+
+    def loss_and_grads(windows):
+        lstm.window_backward = windows
+        torch.manual_seed(11)
+        outs, (h, c) = lstm.run_layers(inputs, state[0], state[1], StepPlan.full_length(resets))
+        loss = outs[-1].pow(2).sum() + outs[0].sum() + h.sum() + c.sum()
+        return loss.detach(), torch.autograd.grad(loss, [inputs, *lstm.parameters()])
+
+    window, reference = loss_and_grads(True), loss_and_grads(False)
+    assert abs(float(window[0] - reference[0])) <= 1e-6 * max(1.0, abs(float(reference[0])))
+    for a, b in zip(window[1], reference[1]):
+        assert float((a - b).abs().max()) <= 1e-6 * max(1.0, float(b.abs().max())), (a - b).abs().max()

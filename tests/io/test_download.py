@@ -14,7 +14,8 @@ import torch
 
 from spacy_elmo.errors import DownloadError, ElmoError
 from spacy_elmo.io import download
-from spacy_elmo.io.download import PRESETS, cache_dir, fetch, resolve_weights
+from spacy_elmo.io.download import PRESETS, cache_dir, fetch
+from spacy_elmo.io.resolve import resolve_weights
 from spacy_elmo.io.weights import load_bilm
 
 from helpers import load_fixture_bilm

@@ -14,6 +14,7 @@ from spacy_elmo import ElmoEmbedder
 from spacy_elmo.io import efml_models
 from spacy_elmo.io.efml_models import EFML_MODELS, extract_model_zip, fetch_efml_model
 from spacy_elmo.io.pretrained import load_pretrained_bilm
+from spacy_elmo.io.resolve import resolve_model
 
 
 class Quiet(SimpleHTTPRequestHandler):
@@ -73,6 +74,8 @@ def test_fetched_once_extracted_and_loaded(server, shared_data, tmp_path):
     n_requests = len(httpd.requests)
     embedder = ElmoEmbedder("efml-fr", state_mode="reset")
     assert len(httpd.requests) == n_requests  # cached: no network
+    source = resolve_model("efml-fr")
+    assert (source.kind, source.folder, source.local_inputs()) == ("efml", folder, [])  # the cache is not an input
     ours = embedder.embed_sentence(["Le", "chat", "."])
     direct = ElmoEmbedder(str(model_dir), state_mode="reset").embed_sentence(["Le", "chat", "."])
     assert numpy.array_equal(ours, direct)

@@ -157,17 +157,6 @@ def test_resume_from_a_moved_copy_of_the_same_file_is_fine(corpus, tmp_path):
         assert _run(moved, out, resume=True)["step"] == 4
 
 
-def test_old_checkpoint_without_a_record_resumes_with_a_warning(corpus, tmp_path):
-    out = tmp_path / "out"
-    _run(corpus[0], out, training__max_steps=2)
-    payload = torch.load(out / CHECKPOINT, weights_only=False)
-    del payload["data_files"]
-    torch.save(payload, out / CHECKPOINT)
-    with pytest.warns(UserWarning, match=r"no record of its training files"):
-        assert _run(corpus[0], out, resume=True)["step"] == 4
-    assert "data_files" in torch.load(out / CHECKPOINT, weights_only=False)
-
-
 # -- nothing left behind -------------------------------------------------------------
 
 

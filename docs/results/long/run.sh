@@ -3,8 +3,8 @@
 #
 # usage (from the repository root, venv active):
 #   [SEED=0] [ELMO=default] [CORPUS=corpus] [OUT=training/long] \
-#     bash benchmarks/results/long/run.sh NAME CONFIG TASK STEPS
-#   e.g. SEED=1 bash benchmarks/results/long/run.sh tagger_baseline_s1 tagger_baseline tagger 3000
+#     bash docs/results/long/run.sh NAME CONFIG TASK STEPS
+#   e.g. SEED=1 bash docs/results/long/run.sh tagger_baseline_s1 tagger_baseline tagger 3000
 #
 # CONFIG is a file name in configs/ without .cfg; TASK is "tagger" (UD English-EWT
 # UPOS) or "ner" (WNUT-17). CORPUS must hold what `python -m weasel run corpus`
