@@ -1,9 +1,9 @@
 """ELMo vectors from Python without a spaCy pipeline: the replacement for
 AllenNLP's `ElmoEmbedder` and ELMoForManyLangs' `Embedder.sents2elmo`.
 
-Sentences are batched as `embed` batches lines (embed/plan.py): in "warm" and
-"reset" modes sentences longer than 256 tokens run in chunks and batches are
-regrouped by length (the vectors do not depend on the grouping); in "carry"
+Sentences are batched as `embed` batches lines (bilm/batching.py,
+embed/plan.py): in "warm" and "reset" modes sentences longer than 256 tokens
+run in chunks and batches are regrouped by length (the vectors do not depend on the grouping); in "carry"
 mode batches are `batch_size` sentences in input order, and row i of a batch
 continues row i of the previous batch, across calls, as AllenNLP's and EFML's
 stateful embedders do (`reset_state` starts again from zeros).
@@ -13,14 +13,13 @@ from typing import Iterable, Iterator, List, Optional, Sequence
 import numpy
 import torch
 
+from .bilm.batching import MAX_LENGTH, TOKEN_BUDGET
 from .bilm.model import check_state_mode, keeps_row_order
 from .bilm.precision import check_precision
 from .embed.model import load_for_cli
 from .embed.plan import WINDOW_BATCHES, Window, carry_batches, window_batches, windows
 from .errors import ElmoError, Errors
 
-MAX_LENGTH = 256  # as the component's ElmoEncoder and embed --max-length
-TOKEN_BUDGET = 4096  # padded tokens per batch, as the component and embed
 
 
 class ElmoEmbedder:

@@ -2,15 +2,15 @@
 command: `python -m spacy elmo embed`, also under torchrun.
 
 reader.py streams and checks the input, plan.py decides what runs together
-(the policy for long lines and for batches), writer.py writes AllenNLP's
+(bilm/batching.py's policy for long lines and batches, over windows of lines), writer.py writes AllenNLP's
 layout, ranks.py is the torchrun side, run.py puts them together and
 model.py loads the biLM the command line names.
 """
+from ..bilm.batching import MAX_LENGTH, TOKEN_BUDGET, Segment
 from .model import load_for_cli
-from .plan import Segment
 from .ranks import Ranks
 from .reader import InputSummary, iter_lines, scan_input
-from .run import MAX_LENGTH, TOKEN_BUDGET, EmbedSettings, embed_file
+from .run import EmbedSettings, embed_file
 from .writer import OUTPUTS, select_output
 
 __all__ = [

@@ -1,16 +1,11 @@
-"""Which tokens go through the biLM together: the batching policy of `embed`.
+"""Which lines of a file go through the biLM together: the batching policy
+(bilm/batching.py, the one the `elmo` component uses) over a stream of lines.
 
-- warm / reset: every sequence starts from the same state, so rows may be
-  regrouped. Lines are cut into chunks of at most `max_length` tokens, each
-  run with its own <S> / </S> markers and start state, exactly as the `elmo`
-  component cuts long sentences (models/encoder.py), so cost stays linear in
-  the length of a line. The input is read in windows of about
-  `WINDOW_BATCHES` batches' worth of tokens; within a window the chunks are
-  sorted by length (longest first) and grouped into batches of at most
-  `token_budget` padded tokens (rows x (longest + 2)), as the component
-  groups them, and at most `batch_size` rows (a group with more rows is
-  split into equal parts). Memory is bounded by one window and one
-  batch, whatever the length of the file or of its longest line.
+- warm / reset: the input is read in windows of about `WINDOW_BATCHES`
+  batches' worth of tokens; within a window the lines are cut into chunks of
+  at most `max_length` tokens, sorted longest first and grouped by
+  `token_budget` and `batch_size` (bilm/batching.py). Memory is bounded by one
+  window and one batch, whatever the length of the file or of its longest line.
 - carry: row i of a batch continues row i of the previous one (bilm-tf /
   AllenNLP), so batches are `batch_size` whole lines in file order.
 
@@ -18,11 +13,10 @@ A window is the unit of work that `embed` hands to a rank under torchrun:
 its batches are the same in one process and in many, so the vectors are too.
 """
 from dataclasses import dataclass
-from typing import Iterable, Iterator, List, Tuple
+from typing import Iterable, Iterator, List
 
-from ..models.encoder import budget_batches
+from ..bilm.batching import Segment, budget_batches, chunks, longest_first, split_rows
 
-Segment = Tuple[int, int, int]  # (line index, start token, end token), as in models/encoder.py
 WINDOW_BATCHES = 16
 
 
@@ -57,30 +51,18 @@ def windows(lines: Iterable[List[str]], max_tokens: int) -> Iterator[Window]:
         yield Window(number, first, current)
 
 
-def chunks(line: int, n_tokens: int, max_length: int) -> Iterator[Segment]:
-    """The segments of one line: all of it, or pieces of `max_length` tokens
-    (0: never cut)."""
-    size = max_length or n_tokens
-    for start in range(0, n_tokens, size):
-        yield line, start, min(start + size, n_tokens)
-
-
 def window_batches(
     window: Window, *, batch_size: int, token_budget: int, max_length: int
 ) -> Iterator[List[Segment]]:
     """warm / reset: the window's chunks, longest first, in batches of at most
     `batch_size` rows and `token_budget` padded tokens (at least one row)."""
-    segments = [
+    segments = longest_first(
         segment
         for offset, tokens in enumerate(window.lines)
-        for segment in chunks(window.first + offset, len(tokens), max_length)
-    ]
-    segments.sort(key=lambda s: s[1] - s[2])  # stable, longest first, as the component
+        for segment in chunks(window.first + offset, 0, len(tokens), max_length)
+    )
     for batch in budget_batches(segments, token_budget):
-        # more rows than batch_size: equal parts, not batch_size rows and a remainder
-        parts = -(-len(batch) // batch_size)
-        for i in range(parts):
-            yield batch[i * len(batch) // parts : (i + 1) * len(batch) // parts]
+        yield from split_rows(batch, batch_size)
 
 
 def carry_batches(lines: Iterable[List[str]], batch_size: int) -> Iterator[Window]:

@@ -14,6 +14,7 @@ from typing import Iterator, List, Optional, Tuple, Union
 import h5py
 from tqdm import tqdm
 
+from ..bilm.batching import MAX_LENGTH, TOKEN_BUDGET
 from ..bilm.model import BiLM, check_state_mode, keeps_row_order
 from ..bilm.precision import check_precision
 from ..errors import ElmoError, Errors
@@ -25,8 +26,6 @@ from .reader import InputSummary, iter_lines, scan_input
 from .writer import OUTPUTS, LineWriter, merge_parts, write_index
 
 PathLike = Union[str, Path]
-MAX_LENGTH = 256  # as the elmo component's [components.elmo.model] max_length
-TOKEN_BUDGET = 4096  # as the elmo component's [components.elmo.model] token_budget
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,21 @@
 """Docs -> ELMo layers per Doc: splits Docs into sentences (or chunks), batches
 them by a token budget in length order, runs the biLM, and reassembles."""
-from typing import Callable, Iterator, List, Sequence, Tuple
+from typing import Callable, Iterator, List, Tuple
 
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Model
 from thinc.types import Floats3d
 
+from ..bilm.batching import MAX_LENGTH, TOKEN_BUDGET, Segment, budget_batches, chunks, longest_first
 from ..bilm.model import keeps_row_order
 from ..errors import ElmoError, Errors
 from .tok2vec import replace_listener, replace_listener_cfg
 
-Segment = Tuple[int, int, int]  # (doc index, start token, end token)
-
 
 @registry.architectures("spacy-elmo.ElmoEncoder.v1")
 def build_elmo_encoder_v1(
-    *, bilm: Model, max_length: int = 256, token_budget: int = 4096
+    *, bilm: Model, max_length: int = MAX_LENGTH, token_budget: int = TOKEN_BUDGET
 ) -> Model[List[Doc], List[Floats3d]]:
     """All ELMo layers for each Doc.
 
@@ -58,7 +57,7 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats3
     segments = [seg for i, doc in enumerate(docs) for seg in _segments(i, doc, model.attrs["max_length"])]
     outputs = [model.ops.alloc3f(n_layers, len(doc), width) for doc in docs]
     if not keeps_row_order(bilm.attrs["state_mode"]):
-        segments.sort(key=lambda s: s[1] - s[2])
+        segments = longest_first(segments)
     callbacks = []
     for batch in budget_batches(segments, model.attrs["token_budget"]):
         texts = [[t.text for t in docs[d][start:end]] for d, start, end in batch]
@@ -83,22 +82,5 @@ def _segments(index: int, doc: Doc, size: int) -> Iterator[Segment]:
     else:
         spans = [(0, len(doc))] if len(doc) else []
     for start, end in spans:
-        step = size or max(end - start, 1)  # 0: never cut, as embed's --max-length 0
-        for chunk in range(start, end, step):
-            yield index, chunk, min(chunk + step, end)
+        yield from chunks(index, start, end, size)
 
-
-def budget_batches(segments: Sequence[Segment], budget: int) -> Iterator[List[Segment]]:
-    """Group segments so that rows x (longest row + 2 markers) stays within the
-    budget (a batch always holds at least one row)."""
-    batch: List[Segment] = []
-    longest = 0
-    for seg in segments:
-        length = seg[2] - seg[1] + 2
-        if batch and max(longest, length) * (len(batch) + 1) > budget:
-            yield batch
-            batch, longest = [], 0
-        batch.append(seg)
-        longest = max(longest, length)
-    if batch:
-        yield batch

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_elmo.embed.plan import Window, carry_batches, chunks, window_batches, windows
+from spacy_elmo.embed.plan import Window, carry_batches, window_batches, windows
 from spacy_elmo.embed.reader import iter_lines, scan_input, write_sentence_index
 from spacy_elmo.errors import InputError
 
@@ -51,12 +51,6 @@ def test_windows_partition_the_lines():
     got = list(windows(iter(lines), max_tokens=10))
     assert [(w.number, w.first, [len(t) for t in w.lines]) for w in got] == [
         (0, 0, [5, 1, 9]), (1, 3, [2, 2, 30]), (2, 6, [1])]
-
-
-def test_chunks_cut_like_the_component():
-    assert list(chunks(4, 600, 256)) == [(4, 0, 256), (4, 256, 512), (4, 512, 600)]
-    assert list(chunks(4, 256, 256)) == [(4, 0, 256)]
-    assert list(chunks(4, 600, 0)) == [(4, 0, 600)]
 
 
 @pytest.mark.parametrize("batch_size,budget,max_length", [(64, 4096, 256), (3, 50, 7), (1, 1, 1), (5, 100, 0)])
