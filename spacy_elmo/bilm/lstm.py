@@ -13,7 +13,7 @@ graph can replay them (cuda_graphs.py; pretraining's step.py). `StepPlan` says
 which; `lstm_cell` is the one cell both use.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Set, Tuple, cast
+from typing import AbstractSet, Dict, List, Optional, Sequence, Tuple, cast
 
 import torch
 from torch import nn
@@ -227,30 +227,40 @@ class StepPlan:
         whether step t is inside row b's length.
     keep (Optional[Tensor]): *Shape:* (seq, 1, batch, 1), 0.0 where a row's
         state is zeroed before step t (pretraining's state resets), else 1.0.
-    reset_steps (Optional[Set[int]]): the steps where `keep` has a zero;
+    reset_steps (Optional[AbstractSet[int]]): the steps where `keep` has a zero;
         None: apply `keep` at every step (static plans).
     """
 
     batch_sizes: Optional[List[int]] = None
     active: Optional[torch.Tensor] = None
     keep: Optional[torch.Tensor] = None
-    reset_steps: Optional[Set[int]] = None
+    reset_steps: Optional[AbstractSet[int]] = None
 
     @classmethod
-    def full_length(cls, resets: Optional[torch.Tensor] = None, static: bool = False) -> "StepPlan":
+    def full_length(
+        cls,
+        resets: Optional[torch.Tensor] = None,
+        static: bool = False,
+        reset_steps: Optional[AbstractSet[int]] = None,
+    ) -> "StepPlan":
         """Every row is full length (pretraining windows).
 
         resets (Optional[Tensor[bool]]): *Shape:* (batch, seq), True where the
             state is zeroed before that step.
         static (bool): apply the resets at every step instead of reading on
-            the host which steps have one (a device sync).
+            the host which steps have one.
+        reset_steps (Optional[AbstractSet[int]]): the steps with a reset, known
+            on the host already (training's `Batch.reset_steps`); None: read
+            from `resets` (a device sync where `resets` is on a GPU).
         """
         if resets is None:
             return cls()
         keep = (~resets).t().to(torch.float32)[:, None, :, None]  # (seq, 1, batch, 1)
         if static:
             return cls(keep=keep)
-        return cls(keep=keep, reset_steps=set(resets.any(0).nonzero().flatten().tolist()))
+        if reset_steps is None:
+            reset_steps = set(resets.any(0).nonzero().flatten().tolist())
+        return cls(keep=keep, reset_steps=reset_steps)
 
 
 class BiLstm(nn.Module):

@@ -28,7 +28,7 @@ import glob
 import heapq
 import random
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -97,6 +97,9 @@ class Batch:
     targets (Tensor[int64]): *Shape:* (2, batch, unroll), vocab ids, -1 = ignore.
     resets (Optional[Tensor[bool]]): *Shape:* (batch, unroll), True where the
         LSTM state is zeroed before that input (both directions); None = never.
+    reset_steps (Optional[FrozenSet[int]]): the steps where `resets` has a
+        True, read once on the host where the batch is made (None: read from
+        `resets` now); `to(device)` keeps it, so a GPU step never syncs for it.
     """
 
     def __init__(
@@ -105,11 +108,15 @@ class Batch:
         index: torch.Tensor,
         targets: torch.Tensor,
         resets: Optional[torch.Tensor] = None,
+        reset_steps: Optional[FrozenSet[int]] = None,
     ):
         self.chars = chars
         self.index = index
         self.targets = targets
         self.resets = resets
+        if reset_steps is None and resets is not None:
+            reset_steps = frozenset(resets.any(0).nonzero().flatten().tolist())
+        self.reset_steps = reset_steps
 
     @property
     def n_targets(self) -> int:
@@ -118,7 +125,7 @@ class Batch:
     def to(self, device: torch.device) -> "Batch":
         chars, index, targets = (t.to(device, non_blocking=True) for t in (self.chars, self.index, self.targets))
         resets = self.resets.to(device, non_blocking=True) if self.resets is not None else None
-        return Batch(chars, index, targets, resets)
+        return Batch(chars, index, targets, resets, self.reset_steps)
 
 
 class WindowStream:

@@ -121,7 +121,7 @@ class BiLanguageModel(nn.Module):
         tokens = self.bilm.char_cnn(batch.chars)  # (n_unique, p)
         inputs = tokens[batch.index]  # (2, B, T, p); every row is full length
         if recurrence is None:
-            plan = StepPlan.full_length(batch.resets)
+            plan = StepPlan.full_length(batch.resets, reset_steps=batch.reset_steps)
             outputs, final = self.bilm.lstm.run_layers(inputs, state[0], state[1], plan)
             out = outputs[-1]
         else:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from spacy_elmo.bilm.config import BiLMConfig
+from spacy_elmo.bilm.lstm import StepPlan
 from spacy_elmo.training import step as step_module
 from spacy_elmo.training.data import WindowStream
 from spacy_elmo.training.lm import BiLanguageModel, Recurrence
@@ -146,3 +147,23 @@ def test_cuda_graph_step_with_dropout_trains(vocab):
     losses, _, train_step = _train(vocab, batches, True, "cuda", "bf16", sampled=False, dropout=0.1)
     assert train_step.recurrence is not None
     assert sum(losses[-3:]) < sum(losses[:3])  # it learns
+
+
+def test_batches_carry_their_reset_steps_to_the_device(vocab, monkeypatch):
+    """The steps with a reset are read on the host where the batch is made and
+    travel with `Batch.to`, so a step on a GPU never syncs to find them."""
+    batches = _batches(vocab, 3)
+    for batch in batches:
+        assert batch.reset_steps == set(batch.resets.any(0).nonzero().flatten().tolist())
+        assert batch.to(torch.device("cpu")).reset_steps is batch.reset_steps
+    seen = []
+    full_length = StepPlan.full_length.__func__
+
+    def recording(cls, resets=None, static=False, reset_steps=None):
+        seen.append(reset_steps)
+        return full_length(cls, resets, static, reset_steps)
+
+    monkeypatch.setattr(StepPlan, "full_length", classmethod(recording))
+    model = _model(vocab, dropout=0.0)
+    model(batches[0], model.zero_state(4), None, None)
+    assert seen == [batches[0].reset_steps]
