@@ -12,12 +12,13 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from spacy_elmo.bilm import cuda_graphs
 from spacy_elmo.bilm.config import BiLMConfig
-from spacy_elmo.bilm.cuda_graphs import LstmGraphs, bucket_rows, bucket_steps
+from spacy_elmo.bilm.cuda_graphs import LstmGraphs, bucket_rows, bucket_steps, row_groups
 from spacy_elmo.bilm.lstm import StepPlan
 from spacy_elmo.bilm.packed import WindowRecurrence
 from spacy_elmo.bilm.model import BiLM
 from spacy_elmo.bilm.precision import precision_scope
 
+from helpers import SHARED_DATA
 from helpers import wikitext_sentences as _sentences
 
 
@@ -443,3 +444,65 @@ def test_window_backward_equals_the_autograd_loop(dropout):
     assert abs(float(window[0] - reference[0])) <= 1e-6 * max(1.0, abs(float(reference[0])))
     for a, b in zip(window[1], reference[1]):
         assert float((a - b).abs().max()) <= 1e-6 * max(1.0, float(b.abs().max())), (a - b).abs().max()
+
+
+def _wikitext_test_sentences(n_tokens):
+    """WikiText-2 test paragraphs split after ' . ' (as bench_embed reads them),
+    until `n_tokens` tokens."""
+    sentences, total = [], 0
+    for line in (SHARED_DATA / "wikitext-2" / "test.txt").read_text(encoding="utf8").splitlines():
+        words = line.split()
+        if not words or words[0] == "=":
+            continue
+        current = []
+        for word in words + [None]:
+            if word is not None:
+                current.append(word)
+            if current and (word is None or (word == "." and len(current) > 1)):
+                sentences.append(current)
+                total += len(current)
+                current = []
+        if total >= n_tokens:
+            return sentences
+    return sentences
+
+
+@pytest.mark.parametrize("batch_size,most", [(64, 1.11), (256, 1.15)])
+def test_row_groups_pad_little_on_real_text(batch_size, most):
+    """Issue 21's target: the graphs run at most 1.15x the real row-steps on
+    80k WikiText-2 test tokens in length-sorted batches (one graph per batch:
+    1.14x at 64, 1.40x at 256)."""
+    lengths = sorted((len(s) + 2 for s in _wikitext_test_sentences(80_000)), reverse=True)
+    real = padded = one_graph = 0
+    for i in range(0, len(lengths), batch_size):
+        batch = lengths[i : i + batch_size]
+        real += sum(batch)
+        one_graph += bucket_rows(len(batch)) * bucket_steps(batch[0])
+        groups = row_groups(batch)
+        assert sorted(r for rows in groups for r in rows) == list(range(len(batch)))
+        padded += sum(bucket_rows(len(rows)) * bucket_steps(max(batch[r] for r in rows)) for rows in groups)
+    assert padded / real <= most
+    assert padded < one_graph
+
+
+def test_row_groups_keep_a_uniform_batch_whole():
+    assert row_groups([20] * 64) == [list(range(64))]
+    assert row_groups([5, 9, 7]) == [[0, 1, 2]]
+    assert row_groups([]) == []
+
+
+def test_graph_runner_splits_a_wide_batch_into_row_groups(monkeypatch):
+    monkeypatch.setattr(LstmGraphs, "_record", _fake_record)
+    bilm = _model()
+    runner = LstmGraphs(bilm.lstm)
+    g = torch.Generator().manual_seed(3)
+    lengths = torch.tensor([60, 4, 58, 3] + [5] * 60)  # two long rows among short ones, unsorted
+    tokens = torch.randn(64, 60, 24, generator=g) * (torch.arange(60) < lengths[:, None]).unsqueeze(-1)
+    assert len(row_groups(lengths.tolist())) > 1
+    for state in (None, (torch.randn(2, 2, 64, 24, generator=g), torch.randn(2, 2, 64, 48, generator=g))):
+        with torch.inference_mode():
+            got, (h, c) = runner.run(tokens, lengths, state, "fp32")
+            want, (h2, c2) = bilm.lstm(tokens, lengths, state)
+        assert [o.shape for o in got] == [o.shape for o in want]
+        assert max(float((a - b).abs().max()) for a, b in zip(got + [h, c], want + [h2, c2])) <= 1e-5
+    assert runner.replays == 2 * len(row_groups(lengths.tolist())) and runner.captures == len(runner.graphs)
