@@ -12,8 +12,15 @@ script checks that the outputs agree.
 
     python benchmarks/bench_embed.py --shape default --tokens 20000
     python benchmarks/bench_embed.py --shape original --tokens 2000 --precision fp32,bf16
+    python benchmarks/bench_embed.py --shape efml --tokens 2000 --batch-size 64
     python benchmarks/bench_embed.py --shape original --gpu-id 0 --tokens 80000 \\
         --batch-size 64,256 --precision fp32,bf16 --no-baseline --anchor --check-cpu 64
+
+`--shape efml` is an ELMoForManyLangs model of the published shape (the
+architecture file EFML ships, a char and a word vocabulary made from the
+sentences, random weights); its rows are followed, in the same run, by the
+bilm-tf `original` shape's rows, the speed it should match. The AllenNLP
+loop reads bytes, not EFML's vocabularies: no baseline row for it.
 
 Prints tokens/s and peak memory (CUDA: torch.cuda.max_memory_allocated; CPU:
 peak RSS of the process so far) per row, the deviation of each precision from
@@ -34,7 +41,9 @@ from torch import nn
 
 from spacy_elmo.bilm.chars import batch_to_ids
 from spacy_elmo.bilm.config import BiLMConfig
+from spacy_elmo.bilm.efml import CHAR_SPECIALS, WORD_SPECIALS
 from spacy_elmo.bilm.model import BiLM
+from spacy_elmo.io.efml import SHIPPED, build_efml_bilm, read_architecture
 from spacy_elmo.bilm.precision import PRECISIONS, precision_scope
 from spacy_elmo.io.pretrained import load_pretrained_bilm
 
@@ -83,13 +92,20 @@ def wikitext_sentences(n_tokens: int) -> Sentences:
     return sentences
 
 
-def make_model(shape: str) -> BiLM:
+def make_model(shape: str, sentences: Sentences) -> BiLM:
     """The built-in default biLM, or a published shape with random weights U(-0.05, 0.05)
-    (seed 0), built on the CPU."""
+    (seed 0), built on the CPU; "efml": EFML's published architecture with a
+    char and a word vocabulary of the sentences' code points and tokens."""
     if shape == "default":
         return load_pretrained_bilm("default")
     torch.manual_seed(0)
-    model = BiLM(BiLMConfig.from_options(SHAPES[shape]))
+    if shape == "efml":
+        arch = read_architecture(SHIPPED["cnn_50_100_512_4096_sample.json"])
+        chars = {c: i for i, c in enumerate([*CHAR_SPECIALS, *sorted({c for s in sentences for t in s for c in t})])}
+        words = {w: i for i, w in enumerate([*WORD_SPECIALS, *sorted({t for s in sentences for t in s})])}
+        model = build_efml_bilm(arch, chars, words, len(chars), len(words))
+    else:
+        model = BiLM(BiLMConfig.from_options(SHAPES[shape]))
     with torch.no_grad():
         for p in model.parameters():
             p.uniform_(-0.05, 0.05)
@@ -297,7 +313,7 @@ def print_deviation(label: str, value: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shape", choices=["default", *SHAPES], default="default")
+    parser.add_argument("--shape", choices=["default", *SHAPES, "efml"], default="default")
     parser.add_argument("--tokens", type=int, default=5000, help="WikiText-2 test tokens to embed")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--gpu-id", type=int, default=-1, help="CUDA device; -1 for the CPU")
@@ -330,7 +346,7 @@ def main() -> None:
     precisions = args.precision.split(",")
     sentences = wikitext_sentences(args.tokens)
     n_tokens = sum(len(s) for s in sentences)
-    model = make_model(args.shape).to(device)
+    model = make_model(args.shape, sentences).to(device)
     if args.eager and hasattr(model, "set_cuda_graphs"):
         model.set_cuda_graphs(False)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
@@ -377,7 +393,17 @@ def main() -> None:
             print_row(f"component {precision} budget {args.token_budget}", n_tokens, times,
                       peak_memory(device))
     reference = outputs.get("fp32")
-    if not args.no_baseline:
+    if args.shape == "efml":  # the speed to match: bilm-tf's original shape, same sentences
+        original = make_model("original", sentences).to(device)
+        for precision in precisions:
+            run_embed(original, sentences[:16], batch_sizes[0], precision)  # warm up
+            for batch_size in batch_sizes:
+                timed(device, lambda: run_embed(original, sentences, batch_size, precision), 1)
+                reset_peak(device)
+                _, times = timed(device, lambda: run_embed(original, sentences, batch_size, precision), args.repeat)
+                print_row(f"bilm-tf original {precision} batch {batch_size} {mode}", n_tokens, times,
+                          peak_memory(device))
+    elif not args.no_baseline:
         reset_peak(device)
         base, times = timed(device, lambda: run_baseline(model, sentences, batch_sizes[0]), args.repeat)
         print_row(f"AllenNLP-structure loop batch {batch_sizes[0]}", n_tokens, times, peak_memory(device))

@@ -32,6 +32,15 @@ def test_bench_embed_rows_and_agreement(tmp_path):
     assert "MiB RSS" in by_row["embed fp32 batch 8 eager"]["memory"]
 
 
+def test_bench_embed_efml_rows_beside_the_original_shape(tmp_path):
+    """An ELMoForManyLangs model of the published shape, then bilm-tf's
+    `original` shape on the same sentences in the same run (issue 22 item 9)."""
+    _, rows = _run(tmp_path, "benchmarks/bench_embed.py", "--shape", "efml", "--tokens", "20",
+                   "--batch-size", "4")
+    assert [r["row"] for r in rows] == ["embed fp32 batch 4 eager", "bilm-tf original fp32 batch 4 eager"]
+    assert all(r["shape"] == "efml" and r["tokens_per_s"] > 0 for r in rows)
+
+
 def test_bench_pretrain_step_anchor_and_data_only(tmp_path):
     stdout, rows = _run(
         tmp_path, "benchmarks/bench_pretrain.py", "--steps", "1", "--warmup", "1", "--anchor",
@@ -43,6 +52,16 @@ def test_bench_pretrain_step_anchor_and_data_only(tmp_path):
     _, rows = _run(tmp_path, "benchmarks/bench_pretrain.py", "--data-only", "--steps", "3",
                    "--lines", "300", "--batch-size", "4")
     assert rows[-1]["row"] == "input pipeline" and rows[-1]["windows_per_s"] > 0
+
+
+def test_bench_under_load_rows(tmp_path):
+    stdout, rows = _run(tmp_path, "benchmarks/bench_under_load.py", "--lines", "20", "--busy", "1",
+                        "--repeat", "1")
+    assert [r["row"] for r in rows] == ["quiet", "beside 1 busy", "kept under load"]
+    assert rows[0]["busy"] == 0 and rows[1]["busy"] == 1
+    assert all(r["tokens_per_s"] > 0 and r["peak_rss_mib"] > 0 for r in rows[:2])
+    assert rows[2]["ratio"] == pytest.approx(rows[1]["tokens_per_s"] / rows[0]["tokens_per_s"])
+    assert "kept under load" in stdout
 
 
 @pytest.mark.slow
