@@ -100,8 +100,10 @@ class BiLMConfig:
             if value is None:
                 return None
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not (number and math.isfinite(value) and value > 0):
-                raise _invalid(path, f"lstm.{key}", value, "expected a positive number or null")
+            # An integer beyond 2**53 has no exact float (and one beyond ~1e308 none at all).
+            exact = number and (isinstance(value, float) or abs(value) <= 2**53)
+            if not (exact and math.isfinite(value) and value > 0):
+                raise _invalid(path, f"lstm.{key}", value, "expected a positive number (at most 2**53) or null")
             return float(value)
 
         skip = lstm.get("use_skip_connections", False)

@@ -138,3 +138,16 @@ def test_non_finite_clip_is_an_error(key, value):
     put(options, key, value)
     with pytest.raises(OptionsError, match=key):
         BiLMConfig.from_options(json.loads(json.dumps(options)))
+
+
+@pytest.mark.parametrize("key", ["lstm.cell_clip", "lstm.proj_clip"])
+@pytest.mark.parametrize("value", [2**53 + 1, 10**400], ids=["2**53+1", "10**400"])
+def test_clip_no_float_holds_exactly_is_an_error(key, value):
+    """Found by test_any_json_value_at_any_key: 2**53 + 1 was read as
+    9007199254740992.0 (silently coerced); 10**400 has no float at all."""
+    options = copy.deepcopy(VALID)
+    put(options, key, value)
+    with pytest.raises(OptionsError, match=key):
+        BiLMConfig.from_options(json.loads(json.dumps(options)))
+    put(options, key, 2**53)  # the largest integer it accepts: exact as a float
+    assert getattr(BiLMConfig.from_options(options), key.split(".")[1]) == 2**53
