@@ -73,3 +73,13 @@ def test_gpu_report_script_runs_on_the_cpu(tmp_path):
     assert "exited with" not in out.stdout, out.stdout[-3000:]
     table = (tmp_path / "table.md").read_text()
     assert "training step bf16" in table and "embed fp32 batch 8 eager" in table
+
+
+def test_bench_char_cnn_rows_and_gradients(tmp_path):
+    """ConvMax beside autograd's conv1d + amax backward, each against float64."""
+    _, rows = _run(tmp_path, "benchmarks/bench_char_cnn.py", "--config", "configs/bilm_tiny.cfg",
+                   "--tokens", "60", "--repeat", "1")
+    by_row = {r["row"]: r for r in rows}
+    assert by_row["ConvMax"]["tokens_per_s"] > 0 and by_row["autograd conv1d + amax"]["tokens_per_s"] > 0
+    assert by_row["ConvMax vs float64"]["value"] < 1e-5
+    assert by_row["autograd conv1d + amax vs float64"]["value"] < 1e-3
