@@ -606,8 +606,9 @@ class Warnings:
     W600 = (
         "{key}: bf16 on this CPU ({cpu}) is slower than fp32 and not exact: it has "
         "no native bfloat16 matmuls (avx512_bf16 or amx_bf16), so every bf16 "
-        "matmul is emulated. Use fp32 here; bf16 pays on CPUs with AMX (Intel "
-        "Xeon 4th generation and later) and on CUDA GPUs."
+        "matmul is emulated. Use fp32 here; bf16 pays on CPUs with avx512_bf16 "
+        "(AMD EPYC Zen 4 and later) or AMX (Intel Xeon 4th generation and later) "
+        "and on CUDA GPUs."
     )
     W061 = (
         "CUDA graphs for the pretraining step are off ({reason}); training runs "
