@@ -6,6 +6,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import h5py
+import numpy
 import torch
 
 CHAR_SPECIALS = ["<bos>", "<eos>", "<oov>", "<pad>", "<bow>", "<eow>"]
@@ -13,6 +15,17 @@ WORD_SPECIALS = ["<oov>", "<bos>", "<eos>", "<pad>"]
 # The trainer's order: characters by first appearance (the corpus starts with <bos>), then the specials.
 CHARS = list(dict.fromkeys("<bos>theacndirl.,TAEé日本語ß")) + ["\u3000"]
 WORDS = ["the", "a", ",", ".", "cat", "sat", "Le", "chat", "日本語"]
+
+
+def fixture_sentences(fixture_dir: Path) -> List[List[str]]:
+    """The 40 sentences of ../shared/data/efml-fixture."""
+    return json.loads((fixture_dir / "sentences.json").read_text(encoding="utf8"))
+
+
+def fixture_reference(fixture_dir: Path, n: int) -> List[numpy.ndarray]:
+    """EFML's own outputs for the fixture's first n sentences."""
+    with h5py.File(fixture_dir / "reference" / "cnn_word_char.hdf5", "r") as handle:
+        return [handle[str(i)][...] for i in range(n)]
 
 
 def write_dic(path: Path, keys: Sequence[str]) -> Dict[str, int]:

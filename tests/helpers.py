@@ -153,3 +153,13 @@ def write_binary(path, keys, data, newline=False):
         for key, row in zip(keys, data):
             f.write(key.encode("utf8") + b" " + row.astype("<f4").tobytes() + (b"\n" if newline else b""))
     return path
+
+
+# A process that holds io.guard's lock on argv[1] until its stdin closes.
+HOLD_LOCK = (
+    "import sys\n"
+    "from spacy_elmo.io.guard import output_lock\n"
+    "with output_lock(sys.argv[1], 'OUTPUT'):\n"
+    "    print('held', flush=True)\n"
+    "    sys.stdin.read()\n"
+)

@@ -12,18 +12,13 @@ from typer.testing import CliRunner
 
 from spacy_elmo.cli._app import app
 
+from helpers import HOLD_LOCK as HOLD
+
 runner = CliRunner()
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY_CFG = os.path.join(ROOT, "configs", "bilm_tiny.cfg")
 FAST = ["--training.batch_size", "4", "--training.unroll_steps", "5", "--training.max_steps", "3",
         "--training.eval_every", "0", "--training.checkpoint_every", "0", "--data.max_vocab_size", "200"]
-HOLD = (
-    "import sys\n"
-    "from spacy_elmo.io.guard import output_lock\n"
-    "with output_lock(sys.argv[1], 'OUTPUT'):\n"
-    "    print('held', flush=True)\n"
-    "    sys.stdin.read()\n"
-)
 
 
 def said(result) -> str:

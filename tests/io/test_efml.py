@@ -4,7 +4,6 @@ state mode, and the conversion into the bilm-tf-shaped modules."""
 import json
 import shutil
 
-import h5py
 import numpy
 import pytest
 import torch
@@ -13,7 +12,7 @@ from spacy_elmo.bilm.efml import EfmlBiLM
 from spacy_elmo.io.efml import architecture_path, load_efml_bilm, read_dic
 from spacy_elmo.io.weights import _entries
 
-from efml_helpers import Reference, make_efml_model
+from efml_helpers import Reference, fixture_reference, fixture_sentences, make_efml_model
 
 EDGE = [
     ["Le", "chat", "sat", "."],
@@ -36,13 +35,12 @@ def fixture_model(fixture_dir):
 
 @pytest.fixture(scope="module")
 def sentences(fixture_dir):
-    return json.loads((fixture_dir / "sentences.json").read_text(encoding="utf8"))
+    return fixture_sentences(fixture_dir)
 
 
 @pytest.fixture(scope="module")
 def reference(fixture_dir, sentences):
-    with h5py.File(fixture_dir / "reference" / "cnn_word_char.hdf5", "r") as handle:
-        return [handle[str(i)][...] for i in range(len(sentences))]
+    return fixture_reference(fixture_dir, len(sentences))
 
 
 def max_dev(ours, refs, sentences):

@@ -8,13 +8,7 @@ import pytest
 from spacy_elmo.errors import OutputError
 from spacy_elmo.io.guard import check_not_inputs, lock_path, output_lock
 
-HOLD = (
-    "import sys\n"
-    "from spacy_elmo.io.guard import output_lock\n"
-    "with output_lock(sys.argv[1], 'OUTPUT'):\n"
-    "    print('held', flush=True)\n"
-    "    sys.stdin.read()\n"
-)
+from helpers import HOLD_LOCK as HOLD
 
 
 def hold_lock(target):

@@ -1,7 +1,6 @@
 """An ELMoForManyLangs model directory wherever a biLM is named: the component
 (and its save/load round trips), `embed`, `dump-token-embeddings`, `demo`
 and a listener in `spacy train`."""
-import json
 import shutil
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import torch
 from spacy.tokens import Doc
 from typer.testing import CliRunner
 
+from efml_helpers import fixture_reference, fixture_sentences
 from helpers import ROOT
 from spacy_elmo.cli._app import app
 from spacy_elmo.models.bilm import get_bilm
@@ -28,13 +28,12 @@ def fixture_dir(shared_data):
 
 @pytest.fixture(scope="module")
 def sentences(fixture_dir):
-    return json.loads((fixture_dir / "sentences.json").read_text(encoding="utf8"))
+    return fixture_sentences(fixture_dir)
 
 
 @pytest.fixture(scope="module")
 def reference(fixture_dir, sentences):
-    with h5py.File(fixture_dir / "reference" / "cnn_word_char.hdf5", "r") as handle:
-        return [handle[str(i)][...] for i in range(len(sentences))]
+    return fixture_reference(fixture_dir, len(sentences))
 
 
 @pytest.fixture
