@@ -31,15 +31,28 @@ def autograd_features(ids: torch.Tensor, embed: nn.Embedding, convs) -> List[tor
     return [F.conv1d(chars, conv.weight, conv.bias).amax(-1) for conv in convs]
 
 
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.max_memory_allocated(device) / 2**20:,.0f} MiB CUDA"
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB RSS"
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "bilm_small.cfg"))
     parser.add_argument("--tokens", type=int, default=640, help="window positions (batch x unroll); distinct ones run")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per row (median)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--gpu-id", type=int, default=-1, help="CUDA device; -1: the CPU")
     parser.add_argument("--jsonl", type=Path, default=None, help="append every row here as JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    device = torch.device("cuda", args.gpu_id) if args.gpu_id >= 0 else torch.device("cpu")
 
     from spacy_elmo.bilm.char_cnn import CharCNN, char_features
     from spacy_elmo.bilm.chars import CharEncoder
@@ -56,42 +69,52 @@ def main(argv: Optional[List[str]] = None) -> None:
     config = settings.model
     torch.manual_seed(0)
     cnn = CharCNN(config)
-    ids = torch.from_numpy(CharEncoder(config.max_chars).encode(distinct))
+    cnn64 = CharCNN(config).double()  # the same weights in float64, on the CPU
+    cnn64.load_state_dict({k: v.double() for k, v in cnn.state_dict().items()})
+    cnn.to(device)
+    ids_cpu = torch.from_numpy(CharEncoder(config.max_chars).encode(distinct))
+    ids = ids_cpu.to(device)
     params = [cnn.char_embed.weight] + [p for conv in cnn.convs for p in (conv.weight, conv.bias)]
+    name_of = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"config={args.config} filters={list(config.filters)} tokens={args.tokens} distinct={len(distinct)} "
-          f"threads={torch.get_num_threads()} torch={torch.__version__}")
-    print(f"{'row':32s} {'tok/s med':>10s} {'ms med':>8s}  peak RSS")
+          f"device={device} ({name_of}) threads={torch.get_num_threads()} torch={torch.__version__}")
+    print(f"{'row':32s} {'tok/s med':>10s} {'ms med':>8s}  peak memory")
+    context = {"bench": "char_cnn", "config": Path(args.config).stem, "device": name_of, "tokens": len(distinct)}
+
+    def write(row: dict) -> None:
+        if args.jsonl:
+            with open(args.jsonl, "a", encoding="utf8") as f:
+                f.write(json.dumps({**context, **row}) + "\n")
+
     grads = {}
     for name, features in (("autograd conv1d + amax", autograd_features), ("ConvMax", char_features)):
         def step(features: Callable = features):
             out = features(ids, cnn.char_embed, cnn.convs)
             return torch.autograd.grad(sum(o.sum() for o in out), params)
 
-        grads[name] = step()  # warm-up
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        grads[name] = [g.cpu() for g in step()]  # also the warm-up
         times = []
         for _ in range(args.repeat):
+            sync(device)
             start = time.perf_counter()
             step()
+            sync(device)
             times.append(time.perf_counter() - start)
         elapsed = statistics.median(times)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        row = {"row": name, "tokens_per_s": len(distinct) / elapsed, "ms": elapsed * 1000, "peak_rss_mib": rss}
-        print(f"{name:32s} {row['tokens_per_s']:10,.0f} {row['ms']:8.1f}  {rss:,.0f} MiB RSS (so far)")
-        if args.jsonl:
-            with open(args.jsonl, "a", encoding="utf8") as f:
-                f.write(json.dumps(row) + "\n")
+        memory = peak_memory(device)
+        print(f"{name:32s} {len(distinct) / elapsed:10,.0f} {elapsed * 1000:8.1f}  {memory}")
+        write({"row": name, "tokens_per_s": len(distinct) / elapsed, "ms": elapsed * 1000, "memory": memory})
     # Each against the same computation in float64 (autograd's: ConvMax's equals it to 1e-12 there).
-    double = {k: v for k, v in cnn.state_dict().items()}
-    cnn64 = CharCNN(config).double()
-    cnn64.load_state_dict({k: v.double() for k, v in double.items()})
     params64 = [cnn64.char_embed.weight] + [p for conv in cnn64.convs for p in (conv.weight, conv.bias)]
-    exact = torch.autograd.grad(sum(o.sum() for o in autograd_features(ids, cnn64.char_embed, cnn64.convs)), params64)
+    out64 = autograd_features(ids_cpu, cnn64.char_embed, cnn64.convs)
+    exact = torch.autograd.grad(sum(o.sum() for o in out64), params64)
     for name, got in grads.items():
         worst = max(float((a.double() - b).abs().max() / b.abs().max().clamp(min=1e-30)) for a, b in zip(got, exact))
         print(f"{name}: largest gradient difference from float64, relative to that gradient's largest value: {worst:.1e}")
-        if args.jsonl:
-            with open(args.jsonl, "a", encoding="utf8") as f:
-                f.write(json.dumps({"row": f"{name} vs float64", "value": worst}) + "\n")
+        write({"row": f"{name} vs float64 (relative)", "max_abs": worst})
+
 
 if __name__ == "__main__":
     sys.path.append(str(ROOT))

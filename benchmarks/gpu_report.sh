@@ -6,7 +6,8 @@
 # graphs and the eager loop; token cache off / on; exact CUDA vs CPU), the
 # cuDNN nn.LSTM(proj_size) anchors, pretraining steps of bilm_full (batch 128 /
 # 512, bf16 / fp32, graphs / eager) and bilm_small (batch 128 / 512 bf16), and
-# the input pipeline alone. Prints the table last.
+# the input pipeline alone, and the char CNN's backward (ConvMax vs autograd).
+# Prints the table last.
 #
 #   bash ../shared/gpu/bundle.sh                 # here: builds .gpu/
 #   source .gpu/activate.sh && bash benchmarks/gpu_report.sh   # on the GPU machine
@@ -64,6 +65,8 @@ row "inference, eager loop (CUDA graphs off)" 50 \
 row "inference, token cache off / on (exact fp32, batch ${BATCHES##*,})" 50 \
   $EMBED --shape $SHAPE --tokens $TOKENS --batch-size ${BATCHES##*,} --precision fp32 --no-baseline \
   --token-cache 0,50000
+row "char CNN forward + backward, ConvMax vs autograd's conv1d + amax, $FULL filters, a batch-$BASE window" 30 \
+  python3 benchmarks/bench_char_cnn.py --gpu-id $GPU --jsonl $ROWS --threads 16 --config $FULL --tokens $((BASE * 20))
 row "pretraining bilm_full, batch $BASE / $BIG, bf16 / fp32, graphs / eager, anchors, input pipeline" 100 \
   $PRETRAIN --config $FULL --batch-size $BASE,$BIG --precision bf16,fp32 --modes graphs,eager \
   --steps $STEPS --anchor --data
@@ -84,6 +87,9 @@ for r in rows:
     elif "windows_per_s" in r:
         name = f"input pipeline, batch {r['batch']}"
         value, step = f"{r['tokens_per_s']:,.0f} tok/s", f"{r['windows_per_s']:,.1f} windows/s"
+    elif r["bench"] == "char_cnn":
+        name = f"char CNN {r['config']} ({r['tokens']:,} distinct tokens): {r['row']}"
+        value, step = f"{r['tokens_per_s']:,.0f} tok/s", f"{r['ms']:,.1f} ms"
     elif r["bench"] == "pretrain":
         name = f"pretrain {r['config']} batch {r['batch']}: {r['row']}"
         value, step = f"{r['tokens_per_s']:,.0f} tok/s", f"{r['ms_per_step']:,.1f} ms"

@@ -73,3 +73,37 @@ def test_bench_pretrain_runs_on_cuda(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "training step bf16" in out.stdout and "peak GPU memory" in out.stdout
+
+
+def test_conv_max_on_cuda_matches_the_cpu():
+    """The char CNN's training gradients through ConvMax on CUDA (index_add_
+    with atomics, cuDNN's convolution) equal the CPU's to float32 rounding
+    (not run yet: no GPU was lent when it was written)."""
+    from spacy_elmo.bilm.char_cnn import CharCNN
+    from spacy_elmo.bilm.chars import CharEncoder
+    from spacy_elmo.bilm.config import BiLMConfig
+
+    config = BiLMConfig(char_dim=16, filters=((1, 32), (2, 32), (3, 64), (4, 128), (5, 256)), n_highway=1,
+                        projection_dim=64)
+    torch.manual_seed(0)
+    cpu = CharCNN(config)
+    cuda = CharCNN(config).cuda()
+    cuda.load_state_dict(cpu.state_dict())
+    words = sorted({w for line in (ROOT.parent / "shared" / "data" / "wikitext-2" / "test.txt").read_text(
+        encoding="utf8").split("\n")[:200] for w in line.split()})
+    ids = torch.from_numpy(CharEncoder(50).encode(words))
+
+    def grads(cnn, ids):
+        cnn.zero_grad()
+        cnn(ids).pow(2).sum().backward()
+        return [p.grad.detach().cpu() for p in cnn.parameters()]
+
+    reference = grads(cpu, ids)
+    with torch.backends.cudnn.flags(allow_tf32=False):
+        torch.backends.cuda.matmul.allow_tf32, saved = False, torch.backends.cuda.matmul.allow_tf32
+        try:
+            ours = grads(cuda, ids.cuda())
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = saved
+    for a, b in zip(ours, reference):
+        assert float((a - b).abs().max()) <= 1e-4 * max(1.0, float(b.abs().max()))
