@@ -10,7 +10,6 @@ difference from the same computation in float64.
 import argparse
 import gzip
 import json
-import resource
 import statistics
 import sys
 import time
@@ -21,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bench_pretrain import peak_memory, sync  # this folder is on sys.path when a script here runs
+
 ROOT = Path(__file__).resolve().parent.parent
 WIKITEXT = ROOT.parent / "shared" / "data" / "wikitext-2" / "train.txt.gz"
 
@@ -29,17 +30,6 @@ def autograd_features(ids: torch.Tensor, embed: nn.Embedding, convs) -> List[tor
     """The baseline: what CharCNN ran before ConvMax."""
     chars = embed(ids).transpose(1, 2)
     return [F.conv1d(chars, conv.weight, conv.bias).amax(-1) for conv in convs]
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def peak_memory(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.max_memory_allocated(device) / 2**20:,.0f} MiB CUDA"
-    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB RSS"
 
 
 def main(argv: Optional[List[str]] = None) -> None:
