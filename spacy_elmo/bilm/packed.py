@@ -146,17 +146,13 @@ class DirectionRunner:
             future = pool.submit(_with_grad_mode(second, torch.is_grad_enabled(), torch.is_inference_mode_enabled()))
             try:
                 torch.set_num_threads(threads - half)
-                try:
-                    result = first()
-                finally:
-                    # Wait for the worker (also when `first` failed: no stack
-                    # runs on after its caller has returned) before the
-                    # caller's count is set back. Set back while the worker
-                    # still ran, one row of the LSTM layers came out 1 ulp
-                    # apart now and then (tests/bilm/test_token_cache.py
-                    # failed in 9 of 28 runs of tests/bilm; none in 18 since).
-                    wait([future])
+                result = first()
             finally:
+                # Wait for the worker (also when `first` failed: no stack runs
+                # on after its caller has returned), and only then set the
+                # caller's count back: set back while the worker still ran,
+                # a row of its outputs came out 1 ulp apart now and then.
+                wait([future])
                 torch.set_num_threads(threads)
             other = future.result()
         return result, other
