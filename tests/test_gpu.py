@@ -9,7 +9,7 @@ import torch
 
 from spacy_elmo.bilm.chars import batch_to_ids
 
-from helpers import ROOT, load_fixture_bilm, reference_batches
+from helpers import ROOT, load_fixture_bilm, reference_batches, wikitext_sentences
 
 pytestmark = pytest.mark.gpu
 BENCH = ROOT / "benchmarks" / "bench_embed.py"
@@ -82,6 +82,7 @@ def test_conv_max_on_cuda_matches_the_cpu():
     from spacy_elmo.bilm.char_cnn import CharCNN
     from spacy_elmo.bilm.chars import CharEncoder
     from spacy_elmo.bilm.config import BiLMConfig
+    from spacy_elmo.bilm.precision import fp32_flags
 
     config = BiLMConfig(char_dim=16, filters=((1, 32), (2, 32), (3, 64), (4, 128), (5, 256)), n_highway=1,
                         projection_dim=64)
@@ -89,8 +90,7 @@ def test_conv_max_on_cuda_matches_the_cpu():
     cpu = CharCNN(config)
     cuda = CharCNN(config).cuda()
     cuda.load_state_dict(cpu.state_dict())
-    words = sorted({w for line in (ROOT.parent / "shared" / "data" / "wikitext-2" / "test.txt").read_text(
-        encoding="utf8").split("\n")[:200] for w in line.split()})
+    words = sorted({w for sentence in wikitext_sentences(200) for w in sentence})
     ids = torch.from_numpy(CharEncoder(50).encode(words))
 
     def grads(cnn, ids):
@@ -99,11 +99,7 @@ def test_conv_max_on_cuda_matches_the_cpu():
         return [p.grad.detach().cpu() for p in cnn.parameters()]
 
     reference = grads(cpu, ids)
-    with torch.backends.cudnn.flags(allow_tf32=False):
-        torch.backends.cuda.matmul.allow_tf32, saved = False, torch.backends.cuda.matmul.allow_tf32
-        try:
-            ours = grads(cuda, ids.cuda())
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = saved
+    with fp32_flags("fp32"):  # IEEE float32 on CUDA too
+        ours = grads(cuda, ids.cuda())
     for a, b in zip(ours, reference):
         assert float((a - b).abs().max()) <= 1e-4 * max(1.0, float(b.abs().max()))
